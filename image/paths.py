@@ -1,0 +1,23 @@
+"""Where the pipeline reads and writes: the repo, the build outputs, the download cache.
+
+Downloads and intermediate build trees live outside the repo (shared across checkouts, kept by
+`doit f1_replay` unless asked), final artefacts in build/ (git-ignored). Both overridable.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("OPENCLAW_NIX_BUILD", REPO / "build"))
+CACHE = Path(os.environ.get("OPENCLAW_NIX_CACHE", "/var/cache/openclaw-nix"))
+DOWNLOADS = CACHE / "downloads"
+WORK = CACHE / "work"
+EVIDENCE = REPO / "evidence"
+
+PINS = BUILD / "pins.json"
+CONFIG_PREVIEW = BUILD / "openclaw.preview.json"
+PARITY_LAYERS = BUILD / "parity-layers"
+PARITY_ARCHIVE = BUILD / "openclaw-nix-parity.tar"
+NIX_ARCHIVE = BUILD / "openclaw-nix-nix.tar"
+LOADED_STAMP = BUILD / "loaded.json"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (run as root) for building and testing openclaw-nix.
+# Idempotent: every step checks before it changes anything, so running it again is cheap.
+#   - Debian packages: rootless podman stack, mmdebstrap (parity builder), nix-bin (offline checks)
+#   - host fixes rootless podman needs here (see docs/podman-host.md)
+#   - a non-root QA user whose podman storage the tests drive
+#   - nix.conf for offline flake evaluation
+#   - the project venv (.venv) with the pipeline's Python dependencies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+QA_USER=${OPENCLAW_NIX_QA_USER:-openclaw-qa}
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "bootstrap: run as root (it installs Debian packages and creates the QA user $QA_USER)" >&2; exit 1; }
+
+PACKAGES=(podman uidmap slirp4netns runc fuse-overlayfs skopeo mmdebstrap nix-bin
+          ca-certificates curl git python3-venv)
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+else
+  say "Debian packages present"
+fi
+
+# 1. crun cannot run on this host's hybrid cgroups: use runc, cgroupfs, file events. Root podman
+#    (not used by the tests, but harmless) needs ulimits within the hard limit.
+CONF=/etc/containers/containers.conf
+if ! grep -q '^# openclaw-nix' "$CONF" 2>/dev/null; then
+  say "writing $CONF (runc, cgroupfs, file events, ulimits)"
+  mkdir -p /etc/containers
+  cat >"$CONF" <<'EOF'
+# openclaw-nix: settings this host needs for rootless podman (see docs/podman-host.md)
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+fi
+
+# 3. No udev: the devices slirp4netns and fuse need are root-only.
+for dev in /dev/net/tun /dev/fuse; do
+  [ -e "$dev" ] && [ "$(stat -c %a "$dev")" != 666 ] && { say "chmod 0666 $dev"; chmod 0666 "$dev"; }
+done
+findmnt -no PROPAGATION / | grep -q shared || mount --make-rshared / 2>/dev/null || true
+
+# The rootless QA user, with subordinate ids and a runtime dir (nothing else creates it here).
+if ! id "$QA_USER" >/dev/null 2>&1; then
+  say "creating QA user $QA_USER"
+  useradd -m -s /bin/bash "$QA_USER"
+fi
+QA_UID=$(id -u "$QA_USER"); QA_HOME=$(getent passwd "$QA_USER" | cut -d: -f6)
+if ! grep -q "^$QA_USER:" /etc/subuid || ! grep -q "^$QA_USER:" /etc/subgid; then
+  say "adding subordinate ids for $QA_USER"
+  usermod --add-subuids 200000-265535 --add-subgids 200000-265535 "$QA_USER"
+  NEED_MIGRATE=1
+fi
+install -d -m 0700 -o "$QA_USER" -g "$QA_USER" "/run/user/$QA_UID"
+# 2. overlay storage must be chosen before the user's first podman command (else vfs sticks).
+STORAGE="$QA_HOME/.config/containers/storage.conf"
+if [ ! -f "$STORAGE" ]; then
+  say "writing $STORAGE (overlay)"
+  install -d -o "$QA_USER" -g "$QA_USER" "$QA_HOME/.config" "$QA_HOME/.config/containers"
+  printf '[storage]\ndriver = "overlay"\n' >"$STORAGE"
+  chown "$QA_USER:" "$STORAGE"
+fi
+if [ "${NEED_MIGRATE:-0}" = 1 ]; then
+  "$REPO/setup/as-qa-user" podman system migrate >/dev/null 2>&1 || true
+fi
+driver=$("$REPO/setup/as-qa-user" podman info --format '{{.Store.GraphDriverName}}')
+[ "$driver" = overlay ] || { echo "bootstrap: $QA_USER's podman uses '$driver', not overlay; run: setup/as-qa-user podman system reset -f" >&2; exit 1; }
+say "rootless podman ready for $QA_USER (uid $QA_UID, storage $driver)"
+
+# Nix: flakes on, no substituters (no binary cache is reachable), sandbox off (Debian's nix-bin).
+NIXCONF=/etc/nix/nix.conf
+grep -q '^experimental-features' "$NIXCONF" || { say "enabling flakes in $NIXCONF"; printf 'experimental-features = nix-command flakes\nsubstituters =\n' >>"$NIXCONF"; }
+
+# The project venv.
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt .venv/.installed ]; then
+  say "creating .venv and installing the project (pip install -e .[dev])"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  touch .venv/.installed
+else
+  say ".venv up to date"
+fi
+say "done"
