@@ -88,7 +88,7 @@ def render(template: str, values: dict[str, str]) -> str:
             return match.group(0)  # already a literal for OpenClaw
         if name not in values:
             return "$" + match.group(0)  # not allowlisted: make OpenClaw keep it literal
-        return json.dumps(escape_for_openclaw(values[name]))[1:-1]
+        return json.dumps(escape_for_openclaw(values[name]), ensure_ascii=False)[1:-1]
 
     return TOKEN.sub(replace, template)
 

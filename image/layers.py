@@ -2,11 +2,12 @@
 
 Every entry is owned by root (OpenClaw refuses plugin files owned by another uid), has its
 mtime clamped to SOURCE_DATE_EPOCH, is emitted in sorted order, and loses world-write except the
-directories the contract wants 1777. Hardlinks become regular files: OpenClaw rejects
-hardlinked plugin files outside Nix mode.
+directories the contract wants 1777. Hardlinks in staged trees become regular files: OpenClaw
+rejects hardlinked plugin files outside Nix mode.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import os
@@ -68,7 +69,7 @@ def write_layer(entries: Iterable[tuple[tarfile.TarInfo, io.BufferedIOBase | Non
     tmp = out.with_suffix(".partial")
     with tmp.open("wb") as raw:
         hasher = _HashingWriter(raw)
-        with tarfile.open(fileobj=hasher, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        with tarfile.open(fileobj=hasher, mode="w|", format=tarfile.GNU_FORMAT) as tar:
             for info, content in entries:
                 tar.addfile(_normalise(info, epoch), content)
     tmp.rename(out)
@@ -125,15 +126,13 @@ def tree_entries(root: Path, extra_dirs: Iterable[str] = ()) -> Iterator[tuple[t
 
 
 def tar_entries(source: Path) -> Iterator[tuple[tarfile.TarInfo, object]]:
-    """Entries of an existing rootfs tar (mmdebstrap's), minus device nodes and fifos."""
+    """Entries of an existing rootfs tar (mmdebstrap's, already in a reproducible order), minus
+    device nodes and fifos. Its hardlinks (git's ~100 builtins) are kept: expanding them costs 300 MB."""
     with tarfile.open(source) as tar:
-        members = sorted(tar.getmembers(), key=lambda m: clean_name(m.name))
-        for info in members:
-            if info.ischr() or info.isblk() or info.isfifo() or clean_name(info.name) == "":
+        for member in tar:
+            if member.ischr() or member.isblk() or member.isfifo() or clean_name(member.name) == "":
                 continue
-            if info.islnk():  # sorted order may put a hardlink before its target: copy the data
-                target = tar.getmember(info.linkname)
-                info.type, info.size, info.linkname = tarfile.REGTYPE, target.size, ""
-                yield info, tar.extractfile(target)
-                continue
-            yield info, tar.extractfile(info) if info.isreg() else None
+            info = copy.copy(member)  # _normalise mutates; keep the archive's index intact
+            if member.islnk():
+                info.linkname = clean_name(member.linkname)
+            yield info, tar.extractfile(member) if member.isreg() else None

@@ -13,6 +13,7 @@ Each layer is a deterministic tar in build/parity-layers; `archive` assembles th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -70,21 +71,33 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
     """`npm install -g` a verified tarball into `prefix` with the pinned node, a throwaway HOME."""
     node, npm_cli = node_toolchain(sources)
     with tempfile.TemporaryDirectory() as home:
-        env = {"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": home, "npm_config_update_notifier": "false",
-               "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_cache": str(WORK / "npm-cache")}
+        # The caller's env is kept: hosts may need e.g. NODE_EXTRA_CA_CERTS or a proxy to reach npm.
+        env = {**os.environ, "PATH": f"{node.parent}:/usr/bin:/bin", "HOME": home,
+               "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false",
+               "npm_config_cache": str(WORK / "npm-cache")}
+        user_npmrc = Path(os.environ.get("HOME", "/root"), ".npmrc")
+        if user_npmrc.exists():
+            env["npm_config_userconfig"] = str(user_npmrc)
         subprocess.run([str(node), str(npm_cli), "install", "-g", "--prefix", str(prefix), "--omit=dev",
                         "--no-save", str(tarball)], env=env, check=True)
 
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
     deb = sources.debian
-    rootfs = WORK / "debian-rootfs.tar"
+    key = hashlib.sha256(json.dumps(deb, sort_keys=True).encode()).hexdigest()[:16]
+    rootfs = WORK / f"debian-rootfs-{key}.tar"  # reused while the Debian pins are unchanged
+    if rootfs.exists():
+        print(f"[base] reusing {rootfs}", flush=True)
+        return write_layer(tar_entries(rootfs), out, epoch)
     cmd = ["mmdebstrap", "--quiet", f"--variant={deb['variant']}", f"--include={','.join(deb['packages'])}",
            *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
            "--dpkgopt=path-include=/usr/share/doc/*/copyright", deb["suite"], str(rootfs)]
     print(f"[base] {' '.join(cmd)}", flush=True)
     rootfs.parent.mkdir(parents=True, exist_ok=True)
+    partial = rootfs.with_suffix(".partial.tar")
+    cmd[-1] = str(partial)
     subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+    partial.rename(rootfs)
     return write_layer(tar_entries(rootfs), out, epoch)
 
 

@@ -1,0 +1,84 @@
+"""Validate the config template with the real pinned OpenClaw, outside any container.
+
+The template is rendered exactly as the entrypoint renders it (sample values for every
+allowlisted variable), then `openclaw config validate --json` of the pinned version judges it,
+plugin schemas included. Validation needs the plugin roots to exist, so their image paths are
+pointed at the same verified tarballs unpacked here; the in-container QA checks the real paths.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from entry.openclaw_nix_entry import render, resolve_values
+from image.contract import Contract
+from image.parity.build import node_toolchain, npm_global_install
+from image.parity.downloads import npm_tarball, unpack_npm
+from image.parity.sources import Sources
+from image.paths import WORK
+
+SAMPLE_ENV = {"OPENCLAW_GATEWAY_TOKEN": "sample-gateway-token",
+              "OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org",
+              "OPENCLAW_MATRIX_TOKEN": "sample-matrix-token"}
+
+
+@dataclass(frozen=True)
+class Validation:
+    valid: bool
+    report: dict
+    config_text: str
+
+
+def render_sample(contract: Contract, env: dict[str, str] | None = None) -> str:
+    values, _ = resolve_values(contract.allowlist, SAMPLE_ENV if env is None else env)
+    return render(contract.template_path.read_text(encoding="utf-8"), values)
+
+
+def openclaw_cli() -> tuple[Path, Path]:
+    """(node, openclaw entry script) of the pinned version, installed once into the work dir."""
+    sources = Sources.load()
+    prefix = WORK / "openclaw-cli"
+    pkg = sources.one("openclaw")
+    script = prefix / "lib/node_modules/openclaw/openclaw.mjs"
+    marker = prefix / f".installed-{pkg.version}"
+    if not marker.exists():
+        print(f"[template] installing {pkg.spec} for validation (once)", flush=True)
+        npm_global_install(sources, npm_tarball(pkg), prefix)
+        marker.touch()
+    node, _ = node_toolchain(sources)
+    return node, script
+
+
+def local_plugin_roots(contract: Contract) -> dict[str, Path]:
+    sources = Sources.load()
+    roots = {}
+    for plugin in sources.by_role("plugin"):
+        dest = WORK / "validate-plugins" / (plugin.plugin_id or "")
+        marker = dest / ".openclaw-nix-version"
+        if not marker.exists() or marker.read_text() != plugin.version:
+            unpack_npm(npm_tarball(plugin), dest)
+            marker.write_text(plugin.version)
+        roots[contract.plugin_path(plugin.plugin_id or "")] = dest
+    return roots
+
+
+def validate(config_text: str, contract: Contract) -> Validation:
+    """Run the pinned `openclaw config validate --json` on `config_text`."""
+    node, script = openclaw_cli()
+    for image_path, local in local_plugin_roots(contract).items():
+        config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp, "openclaw.json")
+        cfg.write_text(config_text)
+        env = {"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": tmp, "OPENCLAW_CONFIG_PATH": str(cfg),
+               "OPENCLAW_STATE_DIR": f"{tmp}/state", "OPENCLAW_NO_AUTO_UPDATE": "1"}
+        proc = subprocess.run([str(node), str(script), "config", "validate", "--json"], env=env,
+                              capture_output=True, text=True, timeout=180)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        report = {"valid": False, "raw": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
+    return Validation(proc.returncode == 0 and bool(report.get("valid")), report, config_text)

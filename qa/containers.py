@@ -1,0 +1,117 @@
+"""Run the image the way the README tells users to, and wait for the gateway."""
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from image.contract import Contract
+from qa.evidence import Scenario
+from qa.podman import QaUser, Result, keep_id_flags
+
+CONTRACT = Contract.load()
+# A throwaway token per QA run: never a literal in the repo, never reused.
+TEST_TOKEN = "qa-" + secrets.token_hex(12)
+
+
+@dataclass
+class Volumes:
+    """Host directories for /state and /logs, owned by the QA user."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def flags(self) -> list[str]:
+        return ["-v", f"{self.state}:{CONTRACT.volumes['state']['path']}",
+                "-v", f"{self.logs}:{CONTRACT.volumes['logs']['path']}"]
+
+
+@dataclass
+class Runner:
+    user: QaUser
+    image: str
+    scenario: Scenario
+
+    def run_args(self, volumes: Volumes | None, env: dict[str, str] | None, extra: list[str]) -> list[str]:
+        envs = {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN, **(env or {})}
+        args = [*keep_id_flags(self.user), *(volumes.flags() if volumes else [])]
+        for key, value in envs.items():
+            if value is not None:
+                args += ["-e", f"{key}={value}"]
+        return args + extra
+
+    def run(self, command: list[str] | None = None, *, volumes: Volumes | None = None, env: dict | None = None,
+            extra: list[str] = (), timeout: float = 300) -> Result:
+        """`podman run --rm` (foreground) with the README's flags; the image's entrypoint runs first."""
+        argv = ["run", "--rm", *self.run_args(volumes, env, list(extra)), self.image, *(command or [])]
+        return self.scenario.add(self.user.podman(*argv, timeout=timeout))
+
+    def sh(self, script: str, **kwargs) -> Result:
+        return self.run(["sh", "-c", script], **kwargs)
+
+    def start(self, name: str, *, volumes: Volumes, env: dict | None = None, extra: list[str] = ()) -> Result:
+        self.user.podman("rm", "-f", "-t", "0", name)
+        argv = ["run", "-d", "--name", name, *self.run_args(volumes, env, list(extra)), self.image]
+        return self.scenario.add(self.user.podman(*argv, timeout=120))
+
+    def exec(self, name: str, script: str, timeout: float = 300) -> Result:
+        return self.scenario.add(self.user.podman("exec", name, "sh", "-c", script, timeout=timeout))
+
+    def wait_live(self, name: str, seconds: int = 120) -> Result:
+        """Poll /healthz from inside the container (one exec: podman exec is slow here)."""
+        url = f"http://127.0.0.1:{CONTRACT.port}/healthz"
+        script = (f"i=0; while [ $i -lt {seconds * 4} ]; do "
+                  f"if out=$(curl -fsS {url} 2>/dev/null); then echo \"$out\"; echo \"after=$i\"; exit 0; fi; "
+                  "i=$((i+1)); sleep 0.25; done; exit 1")
+        return self.exec(name, script, timeout=seconds + 30)
+
+    def plugins(self, name: str) -> dict[str, dict]:
+        result = self.exec(name, "openclaw plugins list --json 2>/dev/null")
+        data = json.loads(result.stdout) if result.ok else {"plugins": []}
+        return {p["id"]: p for p in data.get("plugins", []) if p.get("id") in CONTRACT.plugins}
+
+    def stop(self, name: str, grace: int = 60) -> Result:
+        return self.scenario.add(self.user.podman("stop", "-t", str(grace), name, timeout=grace + 60))
+
+    def logs(self, name: str) -> Result:
+        return self.scenario.add(self.user.podman("logs", name))
+
+    def exit_code(self, name: str) -> int:
+        result = self.user.podman("inspect", name, "--format", "{{.State.ExitCode}}")
+        return int(result.stdout.strip() or -1)
+
+    def remove(self, name: str) -> None:
+        self.user.podman("rm", "-f", "-t", "0", name)
+
+
+def version_script(contract: Contract = CONTRACT) -> str:
+    """A shell script printing each toolchain entry's version between markers, with its exit code."""
+    parts = []
+    for tool in contract.toolchain:
+        parts.append(f"echo '=== {tool.name}'; {shlex.join(tool.version_cmd)} 2>&1 | head -n 3; "
+                     f"echo \"=== rc=${{PIPESTATUS[0]}}\"")
+    return "\n".join(parts)
+
+
+def parse_versions(output: str) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("=== rc=") and current:
+            found[current]["rc"] = int(line.split("=")[-1])
+            current = None
+        elif line.startswith("=== "):
+            current = line[4:].strip()
+            found[current] = {"output": "", "rc": None}
+        elif current:
+            found[current]["output"] += line + "\n"
+    return found
