@@ -9,6 +9,7 @@ Runs at every container start, as any uid, stdlib only. In order:
   5. exec the command (default: the gateway), so signals reach it directly.
 `--check` does 1-4 and prints what it did instead of exec'ing.
 """
+
 from __future__ import annotations
 
 import json
@@ -188,8 +189,10 @@ def main(argv: list[str]) -> int:
     try:
         os.execvp(command[0], command)
     except OSError as err:
-        print(f"{PROG}: error: cannot run {command[0]!r}: {err.strerror}. Is it on PATH ({os.environ.get('PATH')})?",
-              file=sys.stderr)
+        print(
+            f"{PROG}: error: cannot run {command[0]!r}: {err.strerror}. Is it on PATH ({os.environ.get('PATH')})?",
+            file=sys.stderr,
+        )
         return 127
 
 

@@ -5,6 +5,7 @@ built from the contract so both builders stamp identical Env/Entrypoint/Cmd/port
 No Volumes (podman would create an anonymous volume per run) and no WorkingDir under /state
 (runc would create it as container root, a subuid under keep-id, leaving it unwritable).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,11 +41,13 @@ def write_docker_archive(out: Path, repo_tag: str, config: dict, layers: list[tu
     """Write the archive atomically; returns the image id (sha256 of the config JSON)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     image_id = hashlib.sha256(blob).hexdigest()
-    manifest = [{
-        "Config": f"{image_id}.json",
-        "RepoTags": [repo_tag],
-        "Layers": [f"{layer.diff_id.split(':')[1]}/layer.tar" for _, layer in layers],
-    }]
+    manifest = [
+        {
+            "Config": f"{image_id}.json",
+            "RepoTags": [repo_tag],
+            "Layers": [f"{layer.diff_id.split(':')[1]}/layer.tar" for _, layer in layers],
+        }
+    ]
     tmp = out.with_suffix(".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
@@ -73,5 +76,5 @@ class _BytesReader:
 
     def read(self, n: int = -1) -> bytes:
         end = len(self.data) if n < 0 else self.pos + n
-        chunk, self.pos = self.data[self.pos:end], min(end, len(self.data))
+        chunk, self.pos = self.data[self.pos : end], min(end, len(self.data))
         return chunk

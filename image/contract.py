@@ -3,6 +3,7 @@
 The entrypoint parses the same file with its own stdlib code (it ships alone in the image);
 derived facts that both need (the /state sub-directories) live there and are reused here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ mtime clamped to SOURCE_DATE_EPOCH, is emitted in sorted order, and loses world-
 directories the contract wants 1777. Hardlinks in staged trees become regular files: OpenClaw
 rejects hardlinked plugin files outside Nix mode.
 """
+
 from __future__ import annotations
 
 import copy

@@ -3,6 +3,7 @@
 Downloads and intermediate build trees live outside the repo (shared across checkouts, kept by
 `doit f1_replay` unless asked), final artefacts in build/ (git-ignored). Both overridable.
 """
+
 from __future__ import annotations
 
 import os

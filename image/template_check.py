@@ -5,6 +5,7 @@ allowlisted variable), then `openclaw config validate --json` of the pinned vers
 plugin schemas included. Validation needs the plugin roots to exist, so their image paths are
 pointed at the same verified tarballs unpacked here; the in-container QA checks the real paths.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,11 @@ from image.parity.downloads import npm_tarball, unpack_npm
 from image.parity.sources import Sources
 from image.paths import WORK
 
-SAMPLE_ENV = {"OPENCLAW_GATEWAY_TOKEN": "sample-gateway-token",
-              "OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org",
-              "OPENCLAW_MATRIX_TOKEN": "sample-matrix-token"}
+SAMPLE_ENV = {
+    "OPENCLAW_GATEWAY_TOKEN": "sample-gateway-token",
+    "OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org",
+    "OPENCLAW_MATRIX_TOKEN": "sample-matrix-token",
+}
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,20 @@ def validate(config_text: str, contract: Contract) -> Validation:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp, "openclaw.json")
         cfg.write_text(config_text)
-        env = {"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": tmp, "OPENCLAW_CONFIG_PATH": str(cfg),
-               "OPENCLAW_STATE_DIR": f"{tmp}/state", "OPENCLAW_NO_AUTO_UPDATE": "1"}
-        proc = subprocess.run([str(node), str(script), "config", "validate", "--json"], env=env,
-                              capture_output=True, text=True, timeout=180)
+        env = {
+            "PATH": f"{node.parent}:/usr/bin:/bin",
+            "HOME": tmp,
+            "OPENCLAW_CONFIG_PATH": str(cfg),
+            "OPENCLAW_STATE_DIR": f"{tmp}/state",
+            "OPENCLAW_NO_AUTO_UPDATE": "1",
+        }
+        proc = subprocess.run(
+            [str(node), str(script), "config", "validate", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -1,4 +1,5 @@
 """Run the image the way the README tells users to, and wait for the gateway."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ class Volumes:
         return self.root / "logs"
 
     def flags(self) -> list[str]:
-        return ["-v", f"{self.state}:{CONTRACT.volumes['state']['path']}",
-                "-v", f"{self.logs}:{CONTRACT.volumes['logs']['path']}"]
+        return [
+            "-v",
+            f"{self.state}:{CONTRACT.volumes['state']['path']}",
+            "-v",
+            f"{self.logs}:{CONTRACT.volumes['logs']['path']}",
+        ]
 
 
 @dataclass
@@ -49,8 +54,15 @@ class Runner:
                 args += ["-e", f"{key}={value}"]
         return args + extra
 
-    def run(self, command: list[str] | None = None, *, volumes: Volumes | None = None, env: dict | None = None,
-            extra: list[str] = (), timeout: float = 300) -> Result:
+    def run(
+        self,
+        command: list[str] | None = None,
+        *,
+        volumes: Volumes | None = None,
+        env: dict | None = None,
+        extra: list[str] = (),
+        timeout: float = 300,
+    ) -> Result:
         """`podman run --rm` (foreground) with the README's flags; the image's entrypoint runs first."""
         argv = ["run", "--rm", *self.run_args(volumes, env, list(extra)), self.image, *(command or [])]
         return self.scenario.add(self.user.podman(*argv, timeout=timeout))
@@ -69,9 +81,11 @@ class Runner:
     def wait_live(self, name: str, seconds: int = 120) -> Result:
         """Poll /healthz from inside the container (one exec: podman exec is slow here)."""
         url = f"http://127.0.0.1:{CONTRACT.port}/healthz"
-        script = (f"i=0; while [ $i -lt {seconds * 4} ]; do "
-                  f"if out=$(curl -fsS {url} 2>/dev/null); then echo \"$out\"; echo \"after=$i\"; exit 0; fi; "
-                  "i=$((i+1)); sleep 0.25; done; exit 1")
+        script = (
+            f"i=0; while [ $i -lt {seconds * 4} ]; do "
+            f'if out=$(curl -fsS {url} 2>/dev/null); then echo "$out"; echo "after=$i"; exit 0; fi; '
+            "i=$((i+1)); sleep 0.25; done; exit 1"
+        )
         return self.exec(name, script, timeout=seconds + 30)
 
     def plugins(self, name: str) -> dict[str, dict]:
@@ -97,8 +111,10 @@ def version_script(contract: Contract = CONTRACT) -> str:
     """A shell script printing each toolchain entry's version between markers, with its exit code."""
     parts = []
     for tool in contract.toolchain:
-        parts.append(f"echo '=== {tool.name}'; {shlex.join(tool.version_cmd)} 2>&1 | head -n 3; "
-                     f"echo \"=== rc=${{PIPESTATUS[0]}}\"")
+        parts.append(
+            f"echo '=== {tool.name}'; {shlex.join(tool.version_cmd)} 2>&1 | head -n 3; "
+            f'echo "=== rc=${{PIPESTATUS[0]}}"'
+        )
     return "\n".join(parts)
 
 

@@ -3,6 +3,7 @@
 Evidence is written by the scenarios as they run, never by hand; `doit f1_replay` points it at
 evidence/ (committed: the last real F1 run), everything else at build/qa-evidence.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,15 @@ class Scenario:
 
     def write(self, outcome: str, directory: Path = EVIDENCE_DIR) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
-        data = {"scenario": self.name, "title": self.title, "outcome": outcome,
-                "seconds": round(time.time() - self.started, 1), "facts": self.facts,
-                "notes": self.notes, "commands": self.commands}
+        data = {
+            "scenario": self.name,
+            "title": self.title,
+            "outcome": outcome,
+            "seconds": round(time.time() - self.started, 1),
+            "facts": self.facts,
+            "notes": self.notes,
+            "commands": self.commands,
+        }
         (directory / f"{self.name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         lines = [f"# {self.name}: {self.title}", f"outcome: {outcome}", ""]
         lines += [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.facts.items()]
@@ -57,13 +64,21 @@ def write_summary(results: list[dict], run_info: dict, directory: Path = EVIDENC
     """summary.json (everything) and summary.md (one page a person reads first)."""
     directory.mkdir(parents=True, exist_ok=True)
     counts = {o: sum(1 for r in results if r["outcome"] == o) for o in ("passed", "failed", "not run")}
-    summary = {**run_info, "counts": counts,
-               "scenarios": [{k: r[k] for k in ("scenario", "title", "outcome", "seconds", "facts")} for r in results]}
+    summary = {
+        **run_info,
+        "counts": counts,
+        "scenarios": [{k: r[k] for k in ("scenario", "title", "outcome", "seconds", "facts")} for r in results],
+    }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     md = [f"# openclaw-nix QA evidence ({run_info.get('kind', 'qa')})", ""]
     md += [f"- {k}: `{v}`" for k, v in run_info.items() if not isinstance(v, dict | list)]
-    md += ["", f"**{counts['passed']} passed, {counts['failed']} failed, {counts['not run']} not run**", "",
-           "| scenario | outcome | s | key facts |", "|---|---|---|---|"]
+    md += [
+        "",
+        f"**{counts['passed']} passed, {counts['failed']} failed, {counts['not run']} not run**",
+        "",
+        "| scenario | outcome | s | key facts |",
+        "|---|---|---|---|",
+    ]
     for r in results:
         facts = "; ".join(f"{k}={_short(v)}" for k, v in r["facts"].items())
         md.append(f"| {r['scenario']} — {r['title']} | {r['outcome']} | {r['seconds']} | {facts} |")

@@ -3,6 +3,7 @@
 Every podman call goes through setup/as-qa-user, the one way measured to work on these hosts.
 Calls are recorded (argv, exit code, output, seconds) so scenarios can put them in evidence.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,13 @@ class Result:
         return self.returncode == 0
 
     def record(self) -> dict:
-        return {"argv": self.argv, "returncode": self.returncode, "seconds": round(self.seconds, 2),
-                "stdout": self.stdout[-20000:], "stderr": self.stderr[-20000:]}
+        return {
+            "argv": self.argv,
+            "returncode": self.returncode,
+            "seconds": round(self.seconds, 2),
+            "stdout": self.stdout[-20000:],
+            "stderr": self.stderr[-20000:],
+        }
 
 
 @dataclass
@@ -63,14 +69,25 @@ class QaUser:
     def run(self, argv: list[str], *, stdin: Path | None = None, timeout: float = 600, check: bool = False) -> Result:
         started = time.monotonic()
         cmd = [str(AS_QA_USER), *argv] if os.geteuid() != self.uid else argv
-        with (stdin.open("rb") if stdin else open(os.devnull, "rb")) as fh:
+        with stdin.open("rb") if stdin else open(os.devnull, "rb") as fh:
             try:
-                proc = subprocess.run(cmd, stdin=fh, capture_output=True, text=True, timeout=timeout,
-                                      env={**os.environ, "OPENCLAW_NIX_QA_USER": self.name})
+                proc = subprocess.run(
+                    cmd,
+                    stdin=fh,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    env={**os.environ, "OPENCLAW_NIX_QA_USER": self.name},
+                )
                 result = Result(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
             except subprocess.TimeoutExpired as err:
-                result = Result(argv, 124, _text(err.stdout), _text(err.stderr) + f"\ntimed out after {timeout}s",
-                                time.monotonic() - started)
+                result = Result(
+                    argv,
+                    124,
+                    _text(err.stdout),
+                    _text(err.stderr) + f"\ntimed out after {timeout}s",
+                    time.monotonic() - started,
+                )
         self.log.append(result)
         if check and not result.ok:
             raise RuntimeError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr.strip()[-1500:]}")

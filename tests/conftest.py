@@ -1,4 +1,5 @@
 """Shared fixtures: the contract, and a runner for the entrypoint as a real process."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,11 @@ class EntryRun:
 def install_app(dest: Path, contract: Contract) -> Path:
     """Lay out entry + contract + template as the image's app_dir does; world-readable."""
     dest.mkdir(parents=True, exist_ok=True)
-    for src, name in ((ENTRY_PATH, ENTRY_PATH.name), (CONTRACT_PATH, "contract.toml"),
-                      (contract.template_path, contract.template_path.name)):
+    for src, name in (
+        (ENTRY_PATH, ENTRY_PATH.name),
+        (CONTRACT_PATH, "contract.toml"),
+        (contract.template_path, contract.template_path.name),
+    ):
         shutil.copy(src, dest / name)
         os.chmod(dest / name, 0o755)
     for parent in (dest, *dest.parents):
@@ -54,8 +58,12 @@ def run_entry(tmp_path: Path, contract: Contract):
     checkout and the venv may live where that uid cannot read (e.g. under /root).
     """
 
-    def run(*args: str, env: dict[str, str] | None = None, root: Path | None = None, uid: int | None = None,
-            ) -> EntryRun:
+    def run(
+        *args: str,
+        env: dict[str, str] | None = None,
+        root: Path | None = None,
+        uid: int | None = None,
+    ) -> EntryRun:
         root = root or tmp_path / "root"
         root.mkdir(exist_ok=True)
         full_env = {"PATH": os.environ["PATH"], "OPENCLAW_NIX_ROOT": str(root), **(env or {})}
@@ -64,8 +72,9 @@ def run_entry(tmp_path: Path, contract: Contract):
         if uid is not None:
             kwargs = {"user": uid, "group": uid, "extra_groups": []}
             python, entry = SYSTEM_PYTHON, install_app(tmp_path / "app", contract)
-        proc = subprocess.run([python, str(entry), *args], env=full_env, capture_output=True,
-                              text=True, timeout=30, **kwargs)
+        proc = subprocess.run(
+            [python, str(entry), *args], env=full_env, capture_output=True, text=True, timeout=30, **kwargs
+        )
         return EntryRun(proc.returncode, proc.stdout, proc.stderr, root)
 
     return run

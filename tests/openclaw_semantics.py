@@ -3,6 +3,7 @@
 Used to check end to end what the gateway will see after the entrypoint rendered a value;
 tests/test_template_validate.py checks the same thing against the real OpenClaw once.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,12 +18,12 @@ def _token_at(value: str, i: int) -> tuple[str, str, int] | None:
     after = value[i + 2] if i + 2 < len(value) else ""
     if nxt == "$" and after == "{":
         end = value.find("}", i + 3)
-        if end != -1 and NAME.match(value[i + 3:end]):
-            return "escaped", value[i + 3:end], end
+        if end != -1 and NAME.match(value[i + 3 : end]):
+            return "escaped", value[i + 3 : end], end
     if nxt == "{":
         end = value.find("}", i + 2)
-        if end != -1 and NAME.match(value[i + 2:end]):
-            return "substitution", value[i + 2:end], end
+        if end != -1 and NAME.match(value[i + 2 : end]):
+            return "substitution", value[i + 2 : end], end
     return None
 
 

@@ -1,4 +1,5 @@
 """The entrypoint, as a real process: seeding, substitution, errors, exec."""
+
 from __future__ import annotations
 
 import hashlib
@@ -145,7 +146,9 @@ def test_state_dirs_created_and_existing_state_untouched(run_entry, tmp_path, co
 
 
 def digest_tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in path.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in path.rglob("*") if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("volume", ["state", "logs"])

@@ -1,13 +1,15 @@
 """The config template agrees with the contract, holds no secrets, and the real OpenClaw accepts it."""
+
 from __future__ import annotations
 
 import re
+import subprocess
 
 import json5
 import pytest
 
 from entry.openclaw_nix_entry import TOKEN
-from image.template_check import render_sample, validate
+from image.template_check import openclaw_cli, render_sample, validate
 
 SECRET_KEYS = re.compile(r"(token|secret|password|apikey|api_key|accesstoken|key)$", re.I)
 
@@ -62,7 +64,8 @@ def test_no_secret_literals(template_text):
 
 def test_secret_check_catches_a_literal():
     assert list(secret_values({"channels": {"matrix": {"accessToken": "syt_abc"}}})) == [
-        ("channels.matrix.accessToken", "syt_abc")]
+        ("channels.matrix.accessToken", "syt_abc")
+    ]
 
 
 def test_old_openrouter_bug_absent(template_text):
@@ -87,23 +90,28 @@ def test_pinned_openclaw_rejects_a_broken_template(contract):
 @pytest.mark.network
 def test_pinned_openclaw_sees_tricky_value_intact(contract, tmp_path):
     """End to end with the real loader: the entrypoint's escaping survives OpenClaw's expansion."""
-    from image.template_check import openclaw_cli
-
     value = 'q"uote \\ ${OPENCLAW_GATEWAY_TOKEN} $${X} ü'
-    env = {"OPENCLAW_GATEWAY_TOKEN": "tok", "OPENCLAW_MATRIX_TOKEN": value}
+    # homeserver, not accessToken: `config get` redacts secret fields
+    env = {"OPENCLAW_GATEWAY_TOKEN": "tok", "OPENCLAW_MATRIX_HOMESERVER": value}
     config_text = render_sample(contract, env)
     result = validate(config_text, contract)
     assert result.valid, result.report
     node, script = openclaw_cli()
-    import subprocess
 
     cfg = tmp_path / "openclaw.json"
     cfg.write_text(result.config_text)
     proc = subprocess.run(
-        [str(node), str(script), "config", "get", "channels.matrix.accessToken", "--json"],
-        env={"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "OPENCLAW_CONFIG_PATH": str(cfg),
-             "OPENCLAW_STATE_DIR": str(tmp_path / "s"), **env},
-        capture_output=True, text=True, timeout=120,
+        [str(node), str(script), "config", "get", "channels.matrix.homeserver", "--json"],
+        env={
+            "PATH": f"{node.parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "OPENCLAW_CONFIG_PATH": str(cfg),
+            "OPENCLAW_STATE_DIR": str(tmp_path / "s"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json5.loads(proc.stdout.strip().splitlines()[-1]) == value

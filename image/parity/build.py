@@ -10,6 +10,7 @@ rebuilds only the small `app` layer:
   app       entrypoint, contract, template, the /config /state /logs mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,15 +41,17 @@ def source_date_epoch() -> int:
     """SOURCE_DATE_EPOCH, else the last commit's time, else 0: never the wall clock."""
     if "SOURCE_DATE_EPOCH" in os.environ:
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    proc = subprocess.run(["git", "log", "-1", "--format=%ct"], capture_output=True, text=True,
-                          cwd=CONTRACT_PATH.parent)
+    proc = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent
+    )
     return int(proc.stdout.strip() or 0)
 
 
 def git_revision() -> str:
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent)
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                           cwd=CONTRACT_PATH.parent).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent
+    ).stdout.strip()
     rev = proc.stdout.strip() or "unknown"
     return rev + ("-dirty" if dirty and rev != "unknown" else "")
 
@@ -72,14 +75,33 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
     node, npm_cli = node_toolchain(sources)
     with tempfile.TemporaryDirectory() as home:
         # The caller's env is kept: hosts may need e.g. NODE_EXTRA_CA_CERTS or a proxy to reach npm.
-        env = {**os.environ, "PATH": f"{node.parent}:/usr/bin:/bin", "HOME": home,
-               "npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false",
-               "npm_config_cache": str(WORK / "npm-cache")}
+        env = {
+            **os.environ,
+            "PATH": f"{node.parent}:/usr/bin:/bin",
+            "HOME": home,
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
+            "npm_config_cache": str(WORK / "npm-cache"),
+        }
         user_npmrc = Path(os.environ.get("HOME", "/root"), ".npmrc")
         if user_npmrc.exists():
             env["npm_config_userconfig"] = str(user_npmrc)
-        subprocess.run([str(node), str(npm_cli), "install", "-g", "--prefix", str(prefix), "--omit=dev",
-                        "--no-save", str(tarball)], env=env, check=True)
+        subprocess.run(
+            [
+                str(node),
+                str(npm_cli),
+                "install",
+                "-g",
+                "--prefix",
+                str(prefix),
+                "--omit=dev",
+                "--no-save",
+                str(tarball),
+            ],
+            env=env,
+            check=True,
+        )
 
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
@@ -89,9 +111,16 @@ def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
     if rootfs.exists():
         print(f"[base] reusing {rootfs}", flush=True)
         return write_layer(tar_entries(rootfs), out, epoch)
-    cmd = ["mmdebstrap", "--quiet", f"--variant={deb['variant']}", f"--include={','.join(deb['packages'])}",
-           *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
-           "--dpkgopt=path-include=/usr/share/doc/*/copyright", deb["suite"], str(rootfs)]
+    cmd = [
+        "mmdebstrap",
+        "--quiet",
+        f"--variant={deb['variant']}",
+        f"--include={','.join(deb['packages'])}",
+        *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        deb["suite"],
+        str(rootfs),
+    ]
     print(f"[base] {' '.join(cmd)}", flush=True)
     rootfs.parent.mkdir(parents=True, exist_ok=True)
     partial = rootfs.with_suffix(".partial.tar")
@@ -160,8 +189,12 @@ def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
 
 
 STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {
-    "base": stage_base, "node": stage_node, "openclaw": stage_openclaw,
-    "plugins": stage_plugins, "tools": stage_tools, "app": stage_app,
+    "base": stage_base,
+    "node": stage_node,
+    "openclaw": stage_openclaw,
+    "plugins": stage_plugins,
+    "tools": stage_tools,
+    "app": stage_app,
 }
 
 
@@ -193,9 +226,19 @@ def build_archive(out: Path = PARITY_ARCHIVE) -> str:
     epoch = source_date_epoch()
     config = image_config(contract, layers, contract.labels(BUILDER, git_revision()), epoch)
     image_id = write_docker_archive(out, contract.image_ref, config, layers)
-    out.with_suffix(".json").write_text(json.dumps(
-        {"builder": BUILDER, "image_id": image_id, "archive": str(out), "ref": contract.image_ref,
-         "layers": [{"name": n, "diff_id": la.diff_id, "size": la.size} for n, la in layers]}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "builder": BUILDER,
+                "image_id": image_id,
+                "archive": str(out),
+                "ref": contract.image_ref,
+                "layers": [{"name": n, "diff_id": la.diff_id, "size": la.size} for n, la in layers],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"[archive] {out} ({out.stat().st_size / 1e6:.0f} MB) image {image_id[:19]}", flush=True)
     return image_id
 

@@ -1,4 +1,5 @@
 """Fetch pinned artefacts once into the download cache and verify them before use."""
+
 from __future__ import annotations
 
 import base64
@@ -52,9 +53,23 @@ def pypi_wheel(name: str, version: str, cache: Path = DOWNLOADS) -> Path:
         print(f"[download] pip download {name}=={version}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["python3", "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-             "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "-d", str(folder),
-             f"{name}=={version}"],
+            [
+                "python3",
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                "3.11",
+                "-d",
+                str(folder),
+                f"{name}=={version}",
+            ],
             check=True,
         )
         found = sorted(folder.glob(pattern))
@@ -68,6 +83,17 @@ def unpack_npm(tarball: Path, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(dest), "--strip-components=1",
-                    "--no-same-owner", "--no-same-permissions"], check=True)
+    subprocess.run(
+        [
+            "tar",
+            "-xzf",
+            str(tarball),
+            "-C",
+            str(dest),
+            "--strip-components=1",
+            "--no-same-owner",
+            "--no-same-permissions",
+        ],
+        check=True,
+    )
     return dest

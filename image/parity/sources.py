@@ -1,4 +1,5 @@
 """The parity builder's pinned inputs (sources.toml), checked against the contract."""
+
 from __future__ import annotations
 
 import tomllib

@@ -1,0 +1,39 @@
+"""Build the image with Nix and turn the streamed result into a docker-archive file.
+
+`nix build .#openclaw-nix-image` yields a *script* (streamLayeredImage) that writes the
+docker-archive to stdout: `./result | podman load`, not `podman load < result`. We run it into a
+file so the load step and the QA can treat both builders' outputs alike.
+NOT EXECUTED on our machines (no nixpkgs, no binary cache): see README, "What ran here".
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+from image.contract import Contract
+from image.paths import BUILD, NIX_ARCHIVE, REPO
+
+RESULT_LINK = BUILD / "nix-result"
+
+
+def archive_image_id(archive: Path) -> str:
+    """The image id podman will report: the config blob's name in the archive's manifest."""
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    return "sha256:" + manifest[0]["Config"].removesuffix(".json").split("/")[-1]
+
+
+def build(out: Path = NIX_ARCHIVE) -> dict:
+    contract = Contract.load()
+    print("[image] nix build .#openclaw-nix-image", flush=True)
+    subprocess.run(["nix", "build", ".#openclaw-nix-image", "--out-link", str(RESULT_LINK)], cwd=REPO, check=True)
+    tmp = out.with_suffix(".partial")
+    with tmp.open("wb") as fh:
+        subprocess.run([str(RESULT_LINK)], stdout=fh, check=True)
+    tmp.rename(out)
+    meta = {"builder": "nix", "image_id": archive_image_id(out), "archive": str(out), "ref": contract.image_ref}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

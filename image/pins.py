@@ -1,0 +1,54 @@
+"""The `pin` step: gather every pin (contract, parity sources, flake.lock) into build/pins.json.
+
+Fails when the pins disagree (the parity image must carry the OpenClaw the Nix image carries),
+so nothing downstream builds from inconsistent inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from image.contract import Contract
+from image.parity.sources import Sources
+from image.paths import PINS, REPO
+
+FLAKE_LOCK = REPO / "flake.lock"
+
+
+def nix_openclaw_lock(lock_path: Path = FLAKE_LOCK) -> dict | None:
+    if not lock_path.exists():
+        return None
+    lock = json.loads(lock_path.read_text())
+    root = lock["nodes"][lock["root"]]
+    node = lock["nodes"][root["inputs"]["nix-openclaw"]]
+    return {k: node["locked"].get(k) for k in ("type", "owner", "repo", "rev", "narHash", "lastModified")}
+
+
+def collect(contract: Contract, sources: Sources) -> dict:
+    problems = sources.check_against(contract)
+    locked = nix_openclaw_lock()
+    if locked and locked["rev"] != contract.raw["openclaw"]["nix_openclaw_rev"]:
+        problems.append(
+            f"flake.lock pins nix-openclaw {locked['rev']}, the contract {contract.raw['openclaw']['nix_openclaw_rev']}"
+        )
+    if problems:
+        raise SystemExit("pins disagree:\n  " + "\n  ".join(problems))
+    return {
+        "openclaw": contract.openclaw_version,
+        "nix_openclaw": locked or {"rev": contract.raw["openclaw"]["nix_openclaw_rev"], "note": "no flake.lock yet"},
+        "debian": sources.debian,
+        "npm": {p.name: {"version": p.version, "integrity": p.integrity, "role": p.role} for p in sources.npm},
+        "pypi": {p["name"]: p["version"] for p in sources.pypi},
+    }
+
+
+def write(out: Path = PINS) -> dict:
+    pins = collect(Contract.load(), Sources.load())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
+    print(
+        f"[pin] openclaw {pins['openclaw']}, nix-openclaw {pins['nix_openclaw']['rev'][:12]}, "
+        f"{len(pins['npm'])} npm + {len(pins['pypi'])} PyPI pins -> {out}"
+    )
+    return pins

@@ -1,0 +1,50 @@
+"""nox sessions for openclaw-nix: `nox` runs unit, lint and smoke (what CI runs).
+
+Sessions run in the project venv that setup/bootstrap.sh made (venv backend "none"): the
+dependencies are already pinned there, and the container sessions need that same interpreter
+to drive the rootless QA user. Invoke as `.venv/bin/nox`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import nox
+
+nox.needs_version = ">=2024.4"
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["unit", "lint", "smoke"]
+nox.options.error_on_missing_interpreters = True
+
+PY = sys.executable
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """pytest: entrypoint, template (real pinned openclaw), docs, parity builder, Nix offline checks."""
+    session.run(PY, "-m", "pytest", "tests", "--junitxml=build/unit-junit.xml", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.run(PY, "-m", "ruff", "check", ".", *session.posargs)
+    session.run(PY, "-m", "ruff", "format", "--check", ".")
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """Build the image (Nix or parity), load it as the QA user, run every container scenario."""
+    session.run(PY, "-m", "doit", "pin", "template", "image", "load", "smoke", *session.posargs)
+
+
+@nox.session(default=False)
+def f1(session: nox.Session) -> None:
+    """F1: clean-slate replay writing the evidence bundle to evidence/."""
+    session.run(PY, "-m", "doit", "f1_replay", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print ratios measured side by side in one run."""
+    session.run(PY, "bench/entry_overhead.py", *session.posargs)

@@ -1,0 +1,119 @@
+"""Fixtures and evidence hooks for the container scenarios (rootless podman, real image).
+
+A scenario that cannot run (no QA user, no image) is reported "not run" with the reason; with
+OPENCLAW_NIX_REQUIRE_CONTAINER=1 (nox -s smoke / f1, CI) that is an error instead, so a
+machine without podman can never turn the suite green by skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from image.contract import Contract
+from image.load import current_image_meta, is_loaded, load
+from qa.containers import Runner, Volumes
+from qa.evidence import EVIDENCE_DIR, Scenario, write_summary
+from qa.podman import QaUser
+
+REQUIRED = os.environ.get("OPENCLAW_NIX_REQUIRE_CONTAINER") == "1"
+RESULTS: list[dict] = []
+RUN_INFO: dict = {
+    "kind": os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke"),
+    "started": time.strftime("%FT%TZ", time.gmtime()),
+}
+
+
+def cannot_run(reason: str):
+    if REQUIRED:
+        pytest.fail(f"container scenarios required but cannot run: {reason}", pytrace=False)
+    pytest.skip(f"not run: {reason}")
+
+
+@pytest.fixture(scope="session")
+def qa_user() -> QaUser:
+    if shutil.which("podman") is None:
+        cannot_run("podman is not installed (run setup/bootstrap.sh)")
+    user = QaUser()
+    try:
+        user.uid  # noqa: B018
+    except KeyError:
+        cannot_run(f"QA user {user.name} does not exist (run setup/bootstrap.sh)")
+    return user
+
+
+@pytest.fixture(scope="session")
+def image(qa_user: QaUser) -> dict:
+    """The image under test: the archive `doit image` built last, loaded into the QA user's podman."""
+    try:
+        meta = current_image_meta()
+    except SystemExit as err:
+        cannot_run(str(err))
+    if not is_loaded(meta):
+        load(meta)
+    info = json.loads(qa_user.podman("image", "inspect", meta["ref"], check=True).stdout)[0]
+    RUN_INFO.update(
+        {
+            "builder": meta["builder"],
+            "image": meta["ref"],
+            "image_id": meta["image_id"],
+            "image_size_bytes": info.get("Size"),
+            "archive": meta["archive"],
+            "host": f"{platform.node()} {platform.system()} {platform.release()} {platform.machine()}",
+            "podman": qa_user.podman("--version").stdout.strip(),
+            "qa_user": qa_user.name,
+        }
+    )
+    return {**meta, "inspect": info}
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    return Contract.load()
+
+
+@pytest.fixture
+def scenario(request) -> Scenario:
+    name = request.node.name.removeprefix("test_")
+    doc = (request.node.function.__doc__ or name).strip().splitlines()[0]
+    sc = Scenario(name, doc)
+    yield sc
+    report = getattr(request.node, "rep_call", None) or getattr(request.node, "rep_setup", None)
+    outcome = "not run" if report is None or report.skipped else ("passed" if report.passed else "failed")
+    if report is not None and report.failed and report.longreprtext:
+        sc.notes.append("failure: " + report.longreprtext.strip().splitlines()[-1][:500])
+    RESULTS.append(sc.write(outcome))
+
+
+@pytest.fixture
+def runner(qa_user: QaUser, image: dict, scenario: Scenario) -> Runner:
+    return Runner(qa_user, image["ref"], scenario)
+
+
+@pytest.fixture
+def volumes(qa_user: QaUser, request) -> Volumes:
+    """Fresh, empty /state and /logs directories owned by the QA user."""
+    root = qa_user.home / "qa-volumes" / request.node.name
+    qa_user.run(["rm", "-rf", str(root)], check=True)
+    vols = Volumes(root)
+    qa_user.mkdirs(vols.state, vols.logs)
+    return vols
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if RESULTS:
+        RUN_INFO["finished"] = time.strftime("%FT%TZ", time.gmtime())
+        write_summary(RESULTS, RUN_INFO, Path(EVIDENCE_DIR))

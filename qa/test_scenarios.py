@@ -1,0 +1,357 @@
+"""The seed's smoke QA scenarios (T2-T8) and more, against the real image in rootless podman.
+
+Each test is one scenario; its commands, outputs and figures land in the evidence directory.
+They run unchanged against the Nix image wherever Nix can build it (`doit image` picks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from image.paths import REPO
+from qa.containers import TEST_TOKEN, Volumes, parse_versions, version_script
+
+pytestmark = pytest.mark.container
+
+
+def host_tree(path) -> dict[str, dict]:
+    """Files under a host dir: owner uid and sha256 (read as root, which the tests run as)."""
+    tree = {}
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                continue
+            with open(full, "rb") as fh:
+                tree[os.path.relpath(full, path)] = {
+                    "uid": os.lstat(full).st_uid,
+                    "sha256": hashlib.sha256(fh.read()).hexdigest(),
+                }
+    return tree
+
+
+def test_t6_image_loaded_with_contract_metadata(image, contract, scenario, qa_user):
+    """T6: the built image is loaded and listed with the contract's name, port, env and no User."""
+    listing = scenario.add(qa_user.podman("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"))
+    cfg = image["inspect"]["Config"]
+    labels = cfg.get("Labels") or {}
+    scenario.fact("listed", [line for line in listing.stdout.splitlines() if "openclaw-nix" in line])
+    scenario.fact("builder", labels.get("io.openclaw-nix.builder"))
+    scenario.fact("exposed_ports", sorted(cfg.get("ExposedPorts", {})))
+    scenario.fact("user", cfg.get("User", ""))
+    scenario.fact("size_bytes", image["inspect"].get("Size"))
+    assert any(line.startswith(contract.image_ref + " ") for line in listing.stdout.splitlines())
+    assert sorted(cfg["ExposedPorts"]) == sorted(contract.exposed_ports)
+    assert cfg.get("User", "") == ""
+    assert cfg["Env"] == contract.env_list
+    assert cfg["Entrypoint"] == contract.entrypoint and cfg["Cmd"] == contract.cmd
+    assert labels.get("io.openclaw-nix.builder") == image["builder"]
+    assert labels.get("org.opencontainers.image.version") == contract.openclaw_version
+
+
+def test_t2_rootless_write_probe(runner, volumes, qa_user, scenario):
+    """T2: /state and /logs are writable as --userns=keep-id --user $(id -u):$(id -g); host owner is the QA user."""
+    result = runner.sh("id; touch /state/probe /logs/probe", volumes=volumes)
+    assert result.ok, result.stderr
+    owners = {p: os.stat(p).st_uid for p in (volumes.state / "probe", volumes.logs / "probe")}
+    scenario.fact("container_id", result.stdout.strip().splitlines()[0])
+    scenario.fact("host_owners", {str(k): v for k, v in owners.items()})
+    scenario.fact("qa_uid", qa_user.uid)
+    assert f"uid={qa_user.uid}" in result.stdout
+    assert set(owners.values()) == {qa_user.uid}
+    state_tree = host_tree(volumes.state)
+    assert {v["uid"] for v in state_tree.values()} == {qa_user.uid}
+
+
+def test_t2_tool_prefixes_in_state(runner, volumes, contract, scenario):
+    """T2: PATH, NPM_CONFIG_PREFIX, UV_CACHE_DIR ... point into /state, exactly as the contract says."""
+    names = list(contract.env)
+    result = runner.sh("; ".join(f'echo "{n}=${n}"' for n in names), volumes=volumes)
+    assert result.ok, result.stderr
+    seen = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())
+    scenario.fact("env", seen)
+    assert seen == contract.env
+    for name in (
+        "NPM_CONFIG_PREFIX",
+        "NPM_CONFIG_CACHE",
+        "UV_CACHE_DIR",
+        "PIP_CACHE_DIR",
+        "XDG_CACHE_HOME",
+        "XDG_DATA_HOME",
+        "HOME",
+    ):
+        assert seen[name].startswith("/state/"), name
+    assert seen["PATH"].split(":")[:2] == ["/state/bin", "/state/npm/bin"]
+
+
+def test_t4_config_reseeded_every_start(runner, volumes, scenario):
+    """T4: /config/openclaw.json exists at every start, edits are gone next start, content identical."""
+    first = runner.sh(
+        "cat /config/openclaw.json; echo '// edited' >> /config/openclaw.json; echo junk > /config/stale.txt",
+        volumes=volumes,
+    )
+    second = runner.sh("cat /config/openclaw.json; ls -A /config", volumes=volumes)
+    assert first.ok and second.ok, first.stderr + second.stderr
+    content, listing = second.stdout.rsplit("}\n", 1)
+    scenario.fact("same_content_both_runs", first.stdout == content + "}\n")
+    scenario.fact("config_dir_after_restart", listing.split())
+    assert first.stdout == content + "}\n"
+    assert "// edited" not in second.stdout
+    assert listing.split() == ["openclaw.json"]
+    mode = runner.sh("stat -c '%a %u' /config/openclaw.json", volumes=volumes).stdout.split()
+    scenario.fact("mode_owner", mode)
+    assert mode[0] == "600"
+
+
+def test_t4_substitution_allowlist(runner, volumes, scenario):
+    """T4: OPENCLAW_MATRIX_TOKEN=abc123 is substituted; a non-allowlisted var never reaches the config."""
+    result = runner.sh(
+        "grep -n abc123 /config/openclaw.json; echo ---; grep -c sk-not-allowlisted /config/openclaw.json || true",
+        volumes=volumes,
+        env={"OPENCLAW_MATRIX_TOKEN": "abc123", "OPENROUTER_API_KEY": "sk-not-allowlisted"},
+    )
+    assert result.ok, result.stderr
+    found, leaked = result.stdout.split("---")
+    scenario.fact("abc123_lines", found.strip())
+    scenario.fact("non_allowlisted_hits", leaked.strip())
+    assert "accessToken" in found and "abc123" in found
+    assert leaked.strip() == "0"
+
+
+def test_t5_toolchain_versions(runner, contract, scenario):
+    """T5: every toolchain binary of the contract prints a version (gemini and requests included)."""
+    result = runner.run(["bash", "-c", version_script(contract)])
+    versions = parse_versions(result.stdout)
+    scenario.fact(
+        "versions", {k: v["output"].strip().splitlines()[0] if v["output"].strip() else "" for k, v in versions.items()}
+    )
+    scenario.fact("exit_codes", {k: v["rc"] for k, v in versions.items()})
+    assert sorted(versions) == sorted(t.name for t in contract.toolchain)
+    failed = {k: v for k, v in versions.items() if v["rc"] != 0}
+    assert not failed, failed
+    assert contract.openclaw_version in versions["openclaw"]["output"]
+
+
+def test_t5_tmp_writable_and_tls_trust(runner, contract, scenario):
+    """T5: /tmp and /var/tmp are writable (1777) and the TLS trust store SSL_CERT_FILE names exists."""
+    result = runner.sh(
+        'touch /tmp/probe /var/tmp/probe && stat -c "%a %n" /tmp /var/tmp /config /state /logs && '
+        'test -s "$SSL_CERT_FILE" && grep -c "BEGIN CERTIFICATE" "$SSL_CERT_FILE" && '
+        "python3 -c 'import ssl; print(ssl.create_default_context().cert_store_stats())'"
+    )
+    assert result.ok, result.stderr
+    modes = dict(reversed(line.split()) for line in result.stdout.splitlines() if line.startswith(("1777", "755")))
+    scenario.fact("modes", modes)
+    scenario.fact("certificates", result.stdout.splitlines()[5] if len(result.stdout.splitlines()) > 5 else "")
+    assert modes.get("/tmp") == "1777" and modes.get("/var/tmp") == "1777"
+    assert int(result.stdout.splitlines()[5]) > 50
+
+
+def gateway_up(runner, name, volumes, scenario, **kwargs) -> float:
+    started = time.monotonic()
+    run = runner.start(name, volumes=volumes, **kwargs)
+    assert run.ok, run.stderr
+    live = runner.wait_live(name)
+    elapsed = time.monotonic() - started
+    if not live.ok:
+        runner.logs(name)
+    assert live.ok, "gateway never answered /healthz"
+    assert json.loads(live.stdout.splitlines()[0]) == {"ok": True, "status": "live"}
+    scenario.fact(f"{name}_start_to_live_s", round(elapsed, 1))
+    return elapsed
+
+
+def test_t7_offline_start_plugins_loaded(runner, volumes, contract, scenario):
+    """T7: --network=none, empty volumes: gateway live, matrix + whatsapp loaded, nothing installed at start."""
+    name = "qa-offline"
+    try:
+        gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
+        net = runner.exec(name, "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '")
+        scenario.fact("interfaces", net.stdout.split())
+        assert net.stdout.split() == ["lo"]
+        plugins = runner.plugins(name)
+        scenario.fact(
+            "plugins",
+            {
+                k: {
+                    "status": v["status"],
+                    "origin": v.get("origin"),
+                    "rootDir": v.get("rootDir"),
+                    "missing": v["dependencyStatus"]["missing"],
+                }
+                for k, v in plugins.items()
+            },
+        )
+        assert sorted(plugins) == sorted(contract.plugins)
+        for plugin_id, info in plugins.items():
+            assert info["status"] == "loaded", info
+            assert info["dependencyStatus"]["missing"] == []
+            assert info["rootDir"] == contract.plugin_path(plugin_id)
+        logs = runner.logs(name)
+        text = logs.stdout + logs.stderr
+        installs = re.findall(r"(npm (?:install|ci)\b|ENOTFOUND|ENOTCACHED|EAI_AGAIN|installing plugin)", text, re.I)
+        scenario.fact("install_or_network_attempts_in_log", installs)
+        assert installs == []
+        npm_cache = runner.exec(name, "find /state/npm-cache -type f | wc -l")
+        scenario.fact("npm_cache_files", int(npm_cache.stdout.strip()))
+        assert int(npm_cache.stdout.strip()) == 0
+        stop_started = time.monotonic()
+        runner.stop(name)
+        scenario.fact("stop_seconds", round(time.monotonic() - stop_started, 1))
+        scenario.fact("exit_code", runner.exit_code(name))
+        assert runner.exit_code(name) == 0
+    finally:
+        runner.remove(name)
+    log_file = volumes.logs / "openclaw.log"
+    scenario.fact("log_file_bytes", log_file.stat().st_size if log_file.exists() else 0)
+    assert log_file.exists() and log_file.stat().st_size > 0
+    first = json.loads(log_file.read_text().splitlines()[0])
+    scenario.fact("log_first_line_keys", sorted(first)[:8])
+
+
+def test_t7_network_port_reachable_from_host(runner, volumes, scenario, qa_user):
+    """T7: with the normal network and -p 127.0.0.1:PORT:18789 the gateway answers on the host."""
+    name = "qa-network"
+    port = 18000 + os.getpid() % 1000
+    try:
+        gateway_up(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:18789"])
+        result = None
+        for _ in range(40):
+            result = subprocess.run(
+                ["curl", "-fsS", f"http://127.0.0.1:{port}/healthz"], capture_output=True, text=True
+            )
+            if result.returncode == 0:
+                break
+            time.sleep(0.5)
+        scenario.fact("host_port", port)
+        scenario.fact("host_healthz", result.stdout.strip())
+        assert result.returncode == 0 and json.loads(result.stdout)["ok"] is True
+        runner.stop(name)
+    finally:
+        runner.remove(name)
+
+
+def test_state_persists_across_restarts(runner, volumes, scenario):
+    """/state survives a restart: files present before are unchanged after a second gateway start."""
+    (user_note := "workspace/notes.md")
+    runner.sh(f"echo 'keep me' > /state/{user_note}", volumes=volumes)
+    names = ["qa-persist-1", "qa-persist-2"]
+    trees = []
+    try:
+        for name in names:
+            gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
+            runner.stop(name)
+            runner.remove(name)
+            trees.append(host_tree(volumes.state))
+    finally:
+        for name in names:
+            runner.remove(name)
+    before, after = trees
+    changed = sorted(p for p in before if p in after and before[p]["sha256"] != after[p]["sha256"])
+    removed = sorted(set(before) - set(after))
+    scenario.fact("files_after_first_start", len(before))
+    scenario.fact("removed", removed)
+    scenario.fact("changed_by_openclaw", changed)
+    assert removed == []
+    assert before[user_note] == after[user_note]
+    assert all(p.startswith(".openclaw/") for p in changed), changed
+
+
+def test_runtime_npm_install_persists(runner, volumes, scenario):
+    """A runtime `npm install -g` lands in /state/npm and its command still works after a restart."""
+    make_pkg = (
+        "set -e; mkdir -p /tmp/p/bin; cd /tmp/p; "
+        'printf \'%s\' \'{"name":"oc-hello","version":"1.0.0","bin":{"oc-hello":"bin/h.js"}}\' '
+        "> package.json; printf '#!/usr/bin/env node\\nconsole.log(\"hello from state\")\\n' > bin/h.js; "
+        "npm pack --silent >/dev/null; npm install -g --offline ./oc-hello-1.0.0.tgz 2>&1 | tail -2; "
+        "command -v oc-hello"
+    )
+    install = runner.sh(make_pkg, volumes=volumes, extra=["--network=none"])
+    assert install.ok, install.stderr
+    again = runner.sh("command -v oc-hello && oc-hello", volumes=volumes, extra=["--network=none"])
+    scenario.fact("installed_at", install.stdout.strip().splitlines()[-1])
+    scenario.fact("after_restart", again.stdout.strip())
+    assert again.ok and "hello from state" in again.stdout
+    assert again.stdout.startswith("/state/npm/bin/oc-hello")
+
+
+def test_bad_input_missing_token_refuses(runner, volumes, scenario):
+    """Missing OPENCLAW_GATEWAY_TOKEN: the container stops with one clear line, /state untouched."""
+    runner.sh("echo precious > /state/workspace/keep.txt", volumes=volumes)
+    before = host_tree(volumes.state)
+    result = runner.run(None, volumes=volumes, env={"OPENCLAW_GATEWAY_TOKEN": None}, extra=["--network=none"])
+    scenario.fact("exit_code", result.returncode)
+    scenario.fact("stderr", result.stderr.strip())
+    assert result.returncode == 78
+    assert "OPENCLAW_GATEWAY_TOKEN" in result.stderr and "-e OPENCLAW_GATEWAY_TOKEN=" in result.stderr
+    assert host_tree(volumes.state) == before
+
+
+def test_bad_input_unwritable_state_refuses(runner, volumes, scenario, qa_user):
+    """/state not writable by the container uid: clear error naming path, uid and fix; nothing lost."""
+    locked = volumes.root / "locked-state"
+    locked.mkdir(mode=0o755)  # created by root: with keep-id the container user cannot write it
+    (locked / "precious.txt").write_text("mine")
+    os.chmod(volumes.root, 0o755)
+    before = host_tree(locked)
+    vols = Volumes(volumes.root)
+    result = runner.run(None, env={}, extra=["-v", f"{locked}:/state", "-v", f"{vols.logs}:/logs", "--network=none"])
+    scenario.fact("exit_code", result.returncode)
+    scenario.fact("stderr", result.stderr.strip())
+    assert result.returncode == 78
+    assert "/state is not writable" in result.stderr and f"uid {qa_user.uid}" in result.stderr
+    assert "--userns=keep-id" in result.stderr
+    assert host_tree(locked) == before
+    subprocess.run(["rm", "-rf", str(locked)], check=True)
+
+
+def test_gateway_honours_the_given_token(runner, volumes, scenario):
+    """The gateway runs with the token it was given (not a random one): the CLI authenticates with it."""
+    name = "qa-token"
+    try:
+        gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
+        health = runner.exec(
+            name,
+            "openclaw health --json >/tmp/h.json 2>/tmp/h.err; rc=$?; "
+            "head -c 3000 /tmp/h.json; tail -c 800 /tmp/h.err >&2; exit $rc",
+        )
+        token_in_config = runner.exec(name, f"grep -c '\"{TEST_TOKEN}\"' /config/openclaw.json")
+        scenario.fact("health_rc", health.returncode)
+        scenario.fact("token_lines_in_config", token_in_config.stdout.strip())
+        assert health.ok, health.stderr
+        assert token_in_config.stdout.strip() == "1"
+    finally:
+        runner.remove(name)
+
+
+def readme_runbook() -> str:
+    """The README's ```sh runbook blocks, verbatim."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```sh runbook\n(.*?)```", text, re.S)
+    assert blocks, "README has no ```sh runbook block"
+    return "\n".join(blocks)
+
+
+def test_t8_readme_runbook_as_written(qa_user, image, scenario):
+    """T8: the README's podman commands, extracted and run as written by a non-root user."""
+    runbook = readme_runbook()
+    assert image["ref"] in runbook
+    qa_user.podman("rm", "-f", "-t", "0", "openclaw")
+    qa_user.run(["rm", "-rf", str(qa_user.home / "openclaw")])
+    script = "set -euo pipefail\n" + runbook
+    result = scenario.add(qa_user.run(["timeout", "300", "bash", "-c", script], timeout=330))
+    qa_user.podman("rm", "-f", "-t", "0", "openclaw")
+    owners = {p["uid"] for p in host_tree(qa_user.home / "openclaw").values()}
+    scenario.fact("exit_code", result.returncode)
+    scenario.fact("host_file_owners", sorted(owners))
+    assert result.ok, result.stderr[-2000:]
+    assert '{"ok":true,"status":"live"}' in result.stdout
+    assert "matrix" in result.stdout and "whatsapp" in result.stdout
+    assert owners == {qa_user.uid}

@@ -1,0 +1,86 @@
+"""The parity builder's pure parts: deterministic layers, the docker-archive, pins vs contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tarfile
+
+import pytest
+
+from image.archive import image_config, write_docker_archive
+from image.builder import choose
+from image.layers import tree_entries, write_layer
+from image.parity.sources import Sources
+
+
+def make_tree(root):
+    (root / "opt/plugin/node_modules/x").mkdir(parents=True)
+    (root / "opt/plugin/index.js").write_text("module.exports = 1\n")
+    os.link(root / "opt/plugin/index.js", root / "opt/plugin/node_modules/x/linked.js")
+    (root / "opt/plugin/world").write_text("w")
+    os.chmod(root / "opt/plugin/world", 0o666)
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin/tool").symlink_to("../../../opt/plugin/index.js")
+
+
+def test_layer_is_deterministic_root_owned_and_flattened(tmp_path):
+    make_tree(tmp_path / "a")
+    first = write_layer(tree_entries(tmp_path / "a", extra_dirs=["/config", "/state"]), tmp_path / "1.tar", 1000)
+    os.utime(tmp_path / "a/opt/plugin/index.js", (5000, 5000))  # a later mtime is clamped
+    second = write_layer(tree_entries(tmp_path / "a", extra_dirs=["/config", "/state"]), tmp_path / "2.tar", 1000)
+    assert first.diff_id == second.diff_id
+    with tarfile.open(first.path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert all(m.uid == 0 and m.gid == 0 and m.mtime <= 1000 for m in members.values())
+    assert not any(m.islnk() for m in members.values()), "hardlinks must be flattened"
+    assert members["opt/plugin/world"].mode & 0o002 == 0
+    assert members["config"].mode == 0o1777 and members["state"].mode == 0o1777
+    assert members["usr/local/bin/tool"].issym()
+    names = [m for m in members]
+    assert names.index("opt") < names.index("opt/plugin") < names.index("opt/plugin/index.js")
+
+
+def test_layer_digest_changes_with_content(tmp_path):
+    make_tree(tmp_path / "a")
+    first = write_layer(tree_entries(tmp_path / "a"), tmp_path / "1.tar", 1000)
+    (tmp_path / "a/opt/plugin/index.js").write_text("changed\n")
+    assert write_layer(tree_entries(tmp_path / "a"), tmp_path / "2.tar", 1000).diff_id != first.diff_id
+
+
+def test_docker_archive_follows_the_contract(tmp_path, contract):
+    make_tree(tmp_path / "a")
+    layer = write_layer(tree_entries(tmp_path / "a"), tmp_path / "l.tar", 0)
+    config = image_config(contract, [("app", layer)], contract.labels("parity", "abc"), 0)
+    image_id = write_docker_archive(tmp_path / "img.tar", contract.image_ref, config, [("app", layer)])
+    with tarfile.open(tmp_path / "img.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        stored = json.load(tar.extractfile(manifest[0]["Config"]))
+    assert manifest[0]["RepoTags"] == [contract.image_ref]
+    assert "sha256:" + manifest[0]["Config"].removesuffix(".json") == image_id
+    cfg = stored["config"]
+    assert cfg["Env"] == contract.env_list and "User" not in cfg
+    assert cfg["ExposedPorts"] == {"18789/tcp": {}}
+    assert cfg["Labels"]["io.openclaw-nix.builder"] == "parity"
+    assert stored["rootfs"]["diff_ids"] == [layer.diff_id]
+
+
+def test_sources_agree_with_contract(contract):
+    assert Sources.load().check_against(contract) == []
+
+
+def test_sources_disagreement_is_reported(contract):
+    sources = Sources.load()
+    raw = json.loads(json.dumps(sources.raw))
+    for pkg in raw["npm"]:
+        if pkg["role"] == "openclaw":
+            pkg["version"] = "2026.9.6"
+    problems = dataclasses.replace(sources, raw=raw).check_against(contract)
+    assert any("2026.9.6" in p for p in problems)
+
+
+@pytest.mark.parametrize("forced", ["nix", "parity"])
+def test_builder_can_be_forced(monkeypatch, forced):
+    monkeypatch.setenv("OPENCLAW_NIX_BUILDER", forced)
+    assert choose()["builder"] == forced
