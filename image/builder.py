@@ -54,7 +54,15 @@ def choose() -> dict:
     return choice
 
 
+_announced = False
+
+
 def announce(choice: dict) -> None:
+    """Say once per run which builder makes the image and why."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
     if choice["builder"] == "parity":
         print(
             f"[image] Nix cannot build here ({choice['reason']}): using the parity builder "
