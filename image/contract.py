@@ -50,8 +50,8 @@ class Contract:
 
     @property
     def env_list(self) -> list[str]:
-        """The image config's Env, in contract order (what both builders must produce)."""
-        return [f"{k}={v}" for k, v in self.raw["env"].items()]
+        """The image config's Env, sorted by name as Nix's attrNames yields it (both builders agree)."""
+        return [f"{k}={v}" for k, v in sorted(self.raw["env"].items())]
 
     @property
     def entrypoint(self) -> list[str]:
