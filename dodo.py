@@ -114,12 +114,14 @@ def task_image():
         return
     code = [str(REPO / "image" / f) for f in ("layers.py", "parity/build.py", "parity/downloads.py")]
     for name in parity.LAYERS:
-        deps = [*code, str(PINS)] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
+        # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
+        deps = [*code] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
         yield {
             "name": name,
             "doc": f"parity layer '{name}'",
             "actions": [(builder.announce, [choice]), (parity.build_layer, [name])],
             "file_dep": deps,
+            "task_dep": ["pin"],
             "uptodate": [config_changed(_layer_inputs(name))],
             "targets": [str(parity.layer_path(name)), str(parity.layer_path(name).with_suffix(".json"))],
             "clean": True,
@@ -134,7 +136,7 @@ def task_image():
         "doc": "assemble the docker-archive from the layers",
         "actions": [archive],
         "file_dep": [str(parity.layer_path(n).with_suffix(".json")) for n in parity.LAYERS]
-        + [str(CONTRACT_PATH), str(REPO / "image" / "archive.py")],
+        + [str(CONTRACT_PATH), str(REPO / "image" / "archive.py"), str(REPO / "image" / "contract.py")],
         "targets": [str(PARITY_ARCHIVE), str(PARITY_ARCHIVE.with_suffix(".json")), str(CURRENT_IMAGE)],
         "clean": True,
     }

@@ -34,8 +34,9 @@ def probe_nix() -> tuple[bool, str]:
     )
     if proc.returncode == 0:
         return True, "nix build --dry-run succeeded"
-    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return False, f"nix build --dry-run failed: {last[:300]}"
+    lines = proc.stderr.strip().splitlines() or ["no output"]
+    reason = next((line for line in lines if line.startswith("error:")), lines[-1])
+    return False, f"nix build --dry-run failed: {reason[:300]}"
 
 
 def choose() -> dict:

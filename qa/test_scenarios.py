@@ -199,7 +199,7 @@ def test_t7_offline_start_plugins_loaded(runner, volumes, contract, scenario):
         installs = re.findall(r"(npm (?:install|ci)\b|ENOTFOUND|ENOTCACHED|EAI_AGAIN|installing plugin)", text, re.I)
         scenario.fact("install_or_network_attempts_in_log", installs)
         assert installs == []
-        npm_cache = runner.exec(name, "find /state/npm-cache -type f | wc -l")
+        npm_cache = runner.exec(name, 'find "$NPM_CONFIG_CACHE" -type f | wc -l')
         scenario.fact("npm_cache_files", int(npm_cache.stdout.strip()))
         assert int(npm_cache.stdout.strip()) == 0
         stop_started = time.monotonic()
