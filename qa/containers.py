@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from image.contract import Contract
-from qa.evidence import Scenario
+from qa.evidence import SECRETS, Scenario
 from qa.podman import QaUser, Result, keep_id_flags
 
 CONTRACT = Contract.load()
 # A throwaway token per QA run: never a literal in the repo, never reused.
 TEST_TOKEN = "qa-" + secrets.token_hex(12)
+SECRETS.add(TEST_TOKEN)
 
 
 @dataclass

@@ -17,6 +17,14 @@ from image.paths import BUILD
 from qa.podman import Result
 
 EVIDENCE_DIR = Path(os.environ.get("OPENCLAW_NIX_EVIDENCE", BUILD / "qa-evidence"))
+# Values never written to evidence (the QA's throwaway gateway token registers itself here).
+SECRETS: set[str] = set()
+
+
+def redact(text: str) -> str:
+    for secret in SECRETS:
+        text = text.replace(secret, "<redacted>")
+    return text
 
 
 @dataclass
@@ -48,7 +56,7 @@ class Scenario:
             "notes": self.notes,
             "commands": self.commands,
         }
-        (directory / f"{self.name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        (directory / f"{self.name}.json").write_text(redact(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
         lines = [f"# {self.name}: {self.title}", f"outcome: {outcome}", ""]
         lines += [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.facts.items()]
         lines += [f"note: {n}" for n in self.notes]
@@ -56,7 +64,7 @@ class Scenario:
             lines += ["", f"$ {shlex.join(cmd['argv'])}", f"(exit {cmd['returncode']}, {cmd['seconds']} s)"]
             lines += [cmd["stdout"].rstrip()[-4000:]] if cmd["stdout"].strip() else []
             lines += ["[stderr] " + cmd["stderr"].rstrip()[-4000:]] if cmd["stderr"].strip() else []
-        (directory / f"{self.name}.txt").write_text("\n".join(lines) + "\n")
+        (directory / f"{self.name}.txt").write_text(redact("\n".join(lines)) + "\n")
         return data
 
 

@@ -8,7 +8,7 @@ import subprocess
 import json5
 import pytest
 
-from entry.openclaw_nix_entry import TOKEN
+from entry.openclaw_nix_entry import TOKEN, render
 from image.template_check import openclaw_cli, render_sample, validate
 
 SECRET_KEYS = re.compile(r"(token|secret|password|apikey|api_key|accesstoken|key)$", re.I)
@@ -29,6 +29,34 @@ def test_placeholders_are_all_allowlisted_and_required_ones_used(template_text, 
     allowlisted = {a["name"] for a in contract.allowlist}
     assert used <= allowlisted, f"not allowlisted: {used - allowlisted}"
     assert set(contract.required_vars) <= used
+
+
+def string_values(obj):
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from string_values(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from string_values(value)
+    elif isinstance(obj, str):
+        yield obj
+
+
+def placeholders_outside_strings(template: str, contract) -> list[str]:
+    """Placeholders whose rendered value does not end up inside a parsed string value."""
+    sentinels = {a["name"]: f"SENTINEL-{a['name']}" for a in contract.allowlist}
+    parsed = json5.loads(render(template, sentinels))
+    inside = "\n".join(string_values(parsed))
+    return [name for name, s in sentinels.items() if render(template, sentinels).count(s) != inside.count(s)]
+
+
+def test_placeholders_only_inside_strings(template_text, contract):
+    assert placeholders_outside_strings(template_text, contract) == []
+
+
+def test_placeholder_in_a_comment_is_caught(template_text, contract):
+    bad = template_text.replace("{\n  gateway", "{\n  /* ${OPENCLAW_MATRIX_TOKEN} */\n  gateway", 1)
+    assert placeholders_outside_strings(bad, contract) == ["OPENCLAW_MATRIX_TOKEN"]
 
 
 def test_paths_and_port_match_the_contract(rendered, contract):
