@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 
@@ -280,6 +281,36 @@ def test_runtime_npm_install_persists(runner, volumes, scenario):
     scenario.fact("after_restart", again.stdout.strip())
     assert again.ok and "hello from state" in again.stdout
     assert again.stdout.startswith("/state/npm/bin/oc-hello")
+
+
+WHEEL_SCRIPT = """
+import zipfile
+meta = {"ochello.py": "print('hello from pip in state')\\n",
+        "ochello-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: ochello\\nVersion: 1.0\\n",
+        "ochello-1.0.dist-info/WHEEL":
+            "Wheel-Version: 1.0\\nGenerator: qa\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        "ochello-1.0.dist-info/RECORD": ""}
+with zipfile.ZipFile("/tmp/ochello-1.0-py3-none-any.whl", "w") as whl:
+    for name, text in meta.items():
+        whl.writestr(name, text)
+"""
+
+
+def test_runtime_pip_install_persists(runner, volumes, scenario):
+    """A runtime `pip install` (offline, local wheel) lands under /state and imports after a restart."""
+    install = runner.sh(
+        f"python3 -c {shlex.quote(WHEEL_SCRIPT)}"
+        " && pip install --no-index /tmp/ochello-1.0-py3-none-any.whl 2>&1 | tail -n 2"
+        " && python3 -c 'import ochello; print(ochello.__file__)'",
+        volumes=volumes,
+        extra=["--network=none"],
+    )
+    assert install.ok, install.stderr
+    again = runner.sh("python3 -c 'import ochello; print(ochello.__file__)'", volumes=volumes, extra=["--network=none"])
+    scenario.fact("installed_at", install.stdout.strip().splitlines()[-1])
+    scenario.fact("after_restart", again.stdout.strip())
+    assert again.ok and "hello from pip in state" in again.stdout
+    assert "/state/python/" in again.stdout
 
 
 def test_bad_input_missing_token_refuses(runner, volumes, scenario):
