@@ -20,7 +20,7 @@ from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.load import CURRENT_IMAGE, is_loaded, load
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
-from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, PARITY_ARCHIVE, PINS, REPO, WORK
+from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, NIX_ARCHIVE, PARITY_ARCHIVE, PINS, REPO, WORK
 
 DOIT_CONFIG = {
     "default_tasks": ["pin", "template", "entrypoint", "image", "load", "smoke"],
@@ -111,7 +111,7 @@ def task_image():
             "name": "nix",
             "actions": [build_nix],
             "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(TEMPLATE), str(PINS)],
-            "targets": [str(CURRENT_IMAGE)],
+            "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
         }
         return
     code = [str(REPO / "image" / f) for f in ("layers.py", "parity/build.py", "parity/downloads.py")]
@@ -154,7 +154,7 @@ def task_load():
     }
 
 
-def _pytest_qa(evidence: Path, *extra: str) -> None:
+def _pytest_qa(evidence: Path) -> None:
     kind = os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke")
     run(
         PY,
@@ -164,7 +164,6 @@ def _pytest_qa(evidence: Path, *extra: str) -> None:
         "-p",
         "no:cacheprovider",
         f"--junitxml={evidence / 'junit.xml'}",
-        *extra,
         env={
             "OPENCLAW_NIX_EVIDENCE": str(evidence),
             "OPENCLAW_NIX_QA_KIND": kind,

@@ -66,8 +66,12 @@ let
     pluginLinks
     gateway
     pkgs.tini
+    # a usable shell for `podman exec` and the QA scenarios (both builders ship these)
     pkgs.bashInteractive
     pkgs.coreutils
+    pkgs.gnugrep
+    pkgs.gnused
+    pkgs.findutils
     pkgs.cacert
     pkgs.dockerTools.binSh
     pkgs.dockerTools.usrBinEnv

@@ -47,6 +47,9 @@
         tini = pkg "tini";
         bashInteractive = pkg "bash-interactive";
         coreutils = pkg "coreutils";
+        gnugrep = pkg "gnugrep";
+        gnused = pkg "gnused";
+        findutils = pkg "findutils";
         runCommand =
           name: env: script:
           drv name (env // { buildScript = script; });
