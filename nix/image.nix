@@ -72,6 +72,8 @@ let
     pkgs.gnugrep
     pkgs.gnused
     pkgs.findutils
+    pkgs.gnutar # backup/restore of /state through `kubectl exec … tar` (README)
+    pkgs.gzip
     pkgs.cacert
     pkgs.dockerTools.binSh
     pkgs.dockerTools.usrBinEnv

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import secrets
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +50,13 @@ class Runner:
     image: str
     scenario: Scenario
 
+    # The README's identity flags; the Kubernetes-like scenarios swap in their own.
+    identity: list[str] | None = None
+
     def run_args(self, volumes: Volumes | None, env: dict[str, str] | None, extra: list[str]) -> list[str]:
         envs = {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN, **(env or {})}
-        args = [*keep_id_flags(self.user), *(volumes.flags() if volumes else [])]
+        identity = keep_id_flags(self.user) if self.identity is None else self.identity
+        args = [*identity, *(volumes.flags() if volumes else [])]
         for key, value in envs.items():
             if value is not None:
                 args += ["-e", f"{key}={value}"]
@@ -71,7 +78,7 @@ class Runner:
     def sh(self, script: str, **kwargs) -> Result:
         return self.run(["sh", "-c", script], **kwargs)
 
-    def start(self, name: str, *, volumes: Volumes, env: dict | None = None, extra: list[str] = ()) -> Result:
+    def start(self, name: str, *, volumes: Volumes | None, env: dict | None = None, extra: list[str] = ()) -> Result:
         self.user.podman("rm", "-f", "-t", "0", name)
         argv = ["run", "-d", "--name", name, *self.run_args(volumes, env, list(extra)), self.image]
         return self.scenario.add(self.user.podman(*argv, timeout=120))
@@ -93,6 +100,24 @@ class Runner:
         result = self.exec(name, "openclaw plugins list --json 2>/dev/null")
         data = json.loads(result.stdout) if result.ok else {"plugins": []}
         return {p["id"]: p for p in data.get("plugins", []) if p.get("id") in CONTRACT.plugins}
+
+    def kill(self, name: str, signal: str) -> Result:
+        return self.scenario.add(self.user.podman("kill", "--signal", signal, name))
+
+    def wait_exit(self, name: str, timeout: float = 120) -> tuple[int, float]:
+        """Block until the container exits: (exit code, seconds waited)."""
+        result = self.scenario.add(self.user.podman("wait", name, timeout=timeout))
+        return int(result.stdout.strip() or -1), result.seconds
+
+    def zombies(self, name: str) -> int:
+        """Processes in state Z inside the container (read from /proc: no ps in the image needed)."""
+        script = (
+            "import glob\nn = 0\nfor p in glob.glob('/proc/[0-9]*/stat'):\n    try:\n"
+            "        n += open(p).read().rsplit(')', 1)[1].split()[0] == 'Z'\n"
+            "    except OSError:\n        pass\nprint(n)"
+        )
+        result = self.exec(name, f"python3 -c {shlex.quote(script)}")
+        return int(result.stdout.strip() or 0)
 
     def stop(self, name: str, grace: int = 60) -> Result:
         return self.scenario.add(self.user.podman("stop", "-t", str(grace), name, timeout=grace + 60))
@@ -132,3 +157,33 @@ def parse_versions(output: str) -> dict[str, dict]:
         elif current:
             found[current]["output"] += line + "\n"
     return found
+
+
+def host_tree(path) -> dict[str, dict]:
+    """Files under a host dir: owner uid and sha256 (read as root, which the tests run as)."""
+    tree = {}
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                continue
+            with open(full, "rb") as fh:
+                tree[os.path.relpath(full, path)] = {
+                    "uid": os.lstat(full).st_uid,
+                    "sha256": hashlib.sha256(fh.read()).hexdigest(),
+                }
+    return tree
+
+
+def gateway_up(runner, name, volumes, scenario, **kwargs) -> float:
+    started = time.monotonic()
+    run = runner.start(name, volumes=volumes, **kwargs)
+    assert run.ok, run.stderr
+    live = runner.wait_live(name)
+    elapsed = time.monotonic() - started
+    if not live.ok:
+        runner.logs(name)
+    assert live.ok, "gateway never answered /healthz"
+    assert json.loads(live.stdout.splitlines()[0]) == {"ok": True, "status": "live"}
+    scenario.fact(f"{name}_start_to_live_s", round(elapsed, 1))
+    return elapsed

@@ -6,7 +6,6 @@ They run unchanged against the Nix image wherever Nix can build it (`doit image`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,25 +16,9 @@ import time
 import pytest
 
 from image.paths import REPO
-from qa.containers import TEST_TOKEN, Volumes, parse_versions, version_script
+from qa.containers import TEST_TOKEN, Volumes, gateway_up, host_tree, parse_versions, version_script
 
 pytestmark = pytest.mark.container
-
-
-def host_tree(path) -> dict[str, dict]:
-    """Files under a host dir: owner uid and sha256 (read as root, which the tests run as)."""
-    tree = {}
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                continue
-            with open(full, "rb") as fh:
-                tree[os.path.relpath(full, path)] = {
-                    "uid": os.lstat(full).st_uid,
-                    "sha256": hashlib.sha256(fh.read()).hexdigest(),
-                }
-    return tree
 
 
 def test_t6_image_loaded_with_contract_metadata(image, contract, scenario, qa_user):
@@ -153,20 +136,6 @@ def test_t5_tmp_writable_and_tls_trust(runner, contract, scenario):
     scenario.fact("certificates", result.stdout.splitlines()[5] if len(result.stdout.splitlines()) > 5 else "")
     assert modes.get("/tmp") == "1777" and modes.get("/var/tmp") == "1777"
     assert int(result.stdout.splitlines()[5]) > 50
-
-
-def gateway_up(runner, name, volumes, scenario, **kwargs) -> float:
-    started = time.monotonic()
-    run = runner.start(name, volumes=volumes, **kwargs)
-    assert run.ok, run.stderr
-    live = runner.wait_live(name)
-    elapsed = time.monotonic() - started
-    if not live.ok:
-        runner.logs(name)
-    assert live.ok, "gateway never answered /healthz"
-    assert json.loads(live.stdout.splitlines()[0]) == {"ok": True, "status": "live"}
-    scenario.fact(f"{name}_start_to_live_s", round(elapsed, 1))
-    return elapsed
 
 
 def test_t7_offline_start_plugins_loaded(runner, volumes, contract, scenario):

@@ -5,12 +5,18 @@
 #   - host fixes rootless podman needs here (see docs/podman-host.md)
 #   - a non-root QA user whose podman storage the tests drive
 #   - nix.conf for offline flake evaluation
-#   - the project venv (.venv) with the pipeline's Python dependencies
+#   - the project venv (.venv) with the pipeline's Python dependencies; checkov in a venv of its own
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 QA_USER=${OPENCLAW_NIX_QA_USER:-openclaw-qa}
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+# Run a noisy command with its output in a log; show the log only when it fails.
+quietly() {
+  local log; log=$(mktemp)
+  "$@" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; echo "bootstrap: failed: $*" >&2; exit 1; }
+  rm -f "$log"
+}
 
 [ "$(id -u)" = 0 ] || { echo "bootstrap: run as root (it installs Debian packages and creates the QA user $QA_USER)" >&2; exit 1; }
 
@@ -18,6 +24,8 @@ PACKAGES=(podman uidmap slirp4netns runc fuse-overlayfs skopeo mmdebstrap nix-bi
           ca-certificates curl git python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+# kubectl (for `kubectl kustomize`): this machine kind ships one; else Debian's kubernetes-client.
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -86,10 +94,18 @@ grep -q '^experimental-features' "$NIXCONF" || { say "enabling flakes in $NIXCON
 if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt .venv/.installed ]; then
   say "creating .venv and installing the project (pip install -e .[dev])"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+  quietly .venv/bin/pip install -q --upgrade pip
+  quietly .venv/bin/pip install -q -e '.[dev]'
   touch .venv/.installed
 else
   say ".venv up to date"
+fi
+# checkov (Kubernetes policy linter) in its own venv: its pins clash with pytest's.
+CHECKOV_VENV=${OPENCLAW_NIX_CACHE:-/var/cache/openclaw-nix}/tools/checkov
+CHECKOV_VERSION=3.3.30
+if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  say "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
+  python3 -m venv "$CHECKOV_VENV"
+  quietly "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
 fi
 say "done"

@@ -50,6 +50,8 @@
         gnugrep = pkg "gnugrep";
         gnused = pkg "gnused";
         findutils = pkg "findutils";
+        gnutar = pkg "gnutar";
+        gzip = pkg "gzip";
         runCommand =
           name: env: script:
           drv name (env // { buildScript = script; });
