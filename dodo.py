@@ -44,7 +44,8 @@ def run(*argv: str, env: dict | None = None) -> None:
 
 def task_pin():
     """Gather the pins (contract, parity sources, flake.lock) into build/pins.json; fail on disagreement."""
-    deps = [str(CONTRACT_PATH), str(SOURCES_PATH)] + ([str(pins.FLAKE_LOCK)] if pins.FLAKE_LOCK.exists() else [])
+    locks = [p for p in (pins.FLAKE_LOCK, pins.DEBIAN_LOCK) if p.exists()]
+    deps = [str(CONTRACT_PATH), str(SOURCES_PATH), *map(str, locks)]
     return {"actions": [pins.write], "file_dep": deps, "targets": [str(PINS)], "clean": True}
 
 
@@ -114,7 +115,9 @@ def task_image():
             "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
         }
         return
-    code = [str(REPO / "image" / f) for f in ("layers.py", "parity/build.py", "parity/downloads.py")]
+    code = [
+        str(REPO / "image" / f) for f in ("layers.py", "parity/build.py", "parity/downloads.py", "parity/debian.py")
+    ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
         deps = [*code] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
@@ -206,6 +209,16 @@ def task_nix_check():
         if p.exists()
     ]
     return {"actions": [(run, [PY, "-m", "pytest", "-q", "tests/test_nix.py"])], "file_dep": deps}
+
+
+def task_push():
+    """Push the image with skopeo (OPENCLAW_NIX_PUSH_TO, credentials from env); not in the default build."""
+    return {"actions": [(run, [PY, "-m", "image.publish"])], "file_dep": [str(CURRENT_IMAGE)], "uptodate": [False]}
+
+
+def task_repro():
+    """Build the parity image twice from clean work trees; fail (naming the files) unless digests match."""
+    return {"actions": [(run, [PY, "-m", "image.repro"])], "uptodate": [False]}
 
 
 def task_bench():

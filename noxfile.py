@@ -49,3 +49,9 @@ def f1(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: print ratios measured side by side in one run."""
     session.run(PY, "bench/entry_overhead.py", *session.posargs)
+
+
+@nox.session(default=False)
+def repro(session: nox.Session) -> None:
+    """Reproducibility: two parity builds from clean work trees must give identical digests."""
+    session.run(PY, "-m", "image.repro", *session.posargs)

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("OPENCLAW_NIX_BUILD", REPO / "build"))
 CACHE = Path(os.environ.get("OPENCLAW_NIX_CACHE", "/var/cache/openclaw-nix"))
 DOWNLOADS = CACHE / "downloads"
-WORK = CACHE / "work"
+WORK = Path(os.environ.get("OPENCLAW_NIX_WORK", CACHE / "work"))
 EVIDENCE = REPO / "evidence"
 
 PINS = BUILD / "pins.json"

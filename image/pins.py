@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from image.contract import Contract
+from image.parity.debian import LOCK as DEBIAN_LOCK
 from image.parity.sources import Sources
 from image.paths import PINS, REPO
 
@@ -25,6 +26,13 @@ def nix_openclaw_lock(lock_path: Path = FLAKE_LOCK) -> dict | None:
     return {k: node["locked"].get(k) for k in ("type", "owner", "repo", "rev", "narHash", "lastModified")}
 
 
+def _debian_lock() -> list[str]:
+    """The versions the parity base was last built from (Debian serves no older ones: see debian.py)."""
+    if not DEBIAN_LOCK.exists():
+        return []
+    return [line for line in DEBIAN_LOCK.read_text().splitlines() if line and not line.startswith("#")]
+
+
 def collect(contract: Contract, sources: Sources) -> dict:
     problems = sources.check_against(contract)
     locked = nix_openclaw_lock()
@@ -37,7 +45,7 @@ def collect(contract: Contract, sources: Sources) -> dict:
     return {
         "openclaw": contract.openclaw_version,
         "nix_openclaw": locked or {"rev": contract.raw["openclaw"]["nix_openclaw_rev"], "note": "no flake.lock yet"},
-        "debian": sources.debian,
+        "debian": {**sources.debian, "locked_packages": _debian_lock()},
         "npm": {p.name: {"version": p.version, "integrity": p.integrity, "role": p.role} for p in sources.npm},
         "pypi": {p["name"]: p["version"] for p in sources.pypi},
     }

@@ -49,6 +49,8 @@ class QaUser:
 
     name: str = QA_USER
     log: list[Result] = field(default_factory=list)
+    # global podman flags, e.g. --root/--runroot for a separate, clean storage
+    podman_global: list[str] = field(default_factory=list)
 
     @property
     def pw(self) -> pwd.struct_passwd:
@@ -97,7 +99,7 @@ class QaUser:
         return self.run(["bash", "-c", script], **kwargs)
 
     def podman(self, *args: str, **kwargs) -> Result:
-        return self.run(["podman", *args], **kwargs)
+        return self.run(["podman", *self.podman_global, *args], **kwargs)
 
     def mkdirs(self, *paths: Path) -> None:
         """Directories owned by the QA user (created as that user: no chown needed)."""

@@ -21,7 +21,8 @@ quietly() {
 [ "$(id -u)" = 0 ] || { echo "bootstrap: run as root (it installs Debian packages and creates the QA user $QA_USER)" >&2; exit 1; }
 
 PACKAGES=(podman uidmap slirp4netns runc fuse-overlayfs skopeo mmdebstrap nix-bin
-          ca-certificates curl git python3-venv)
+          ca-certificates curl git openssl python3-venv
+          docker-registry apache2-utils)  # a real local registry (htpasswd auth) for the publish tests
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 # kubectl (for `kubectl kustomize`): this machine kind ships one; else Debian's kubernetes-client.

@@ -29,6 +29,7 @@ from pathlib import Path
 from image.archive import image_config, write_docker_archive
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
+from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
 from image.parity.sources import Sources
 from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
@@ -106,27 +107,31 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
     deb = sources.debian
-    key = hashlib.sha256(json.dumps(deb, sort_keys=True).encode()).hexdigest()[:16]
-    rootfs = WORK / f"debian-rootfs-{key}.tar"  # reused while the Debian pins are unchanged
+    apt_sources = debian.suite_sources(deb["suite"])
+    key = hashlib.sha256((json.dumps(deb, sort_keys=True) + apt_sources).encode()).hexdigest()[:16]
+    rootfs = WORK / f"debian-rootfs-{key}.tar"  # reused while the Debian pins and sources are unchanged
     if rootfs.exists():
         print(f"[base] reusing {rootfs}", flush=True)
-        return write_layer(tar_entries(rootfs), out, epoch)
-    cmd = [
-        "mmdebstrap",
-        "--quiet",
-        f"--variant={deb['variant']}",
-        f"--include={','.join(deb['packages'])}",
-        *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
-        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-        deb["suite"],
-        str(rootfs),
-    ]
-    print(f"[base] {' '.join(cmd)}", flush=True)
-    rootfs.parent.mkdir(parents=True, exist_ok=True)
-    partial = rootfs.with_suffix(".partial.tar")
-    cmd[-1] = str(partial)
-    subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
-    partial.rename(rootfs)
+    else:
+        rootfs.parent.mkdir(parents=True, exist_ok=True)
+        sources_file = WORK / f"debian-{key}.sources"
+        sources_file.write_text(apt_sources)
+        partial = rootfs.with_suffix(".partial.tar")
+        cmd = [
+            "mmdebstrap",
+            "--quiet",
+            f"--variant={deb['variant']}",
+            f"--include={','.join(deb['packages'])}",
+            *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
+            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+            deb["suite"],
+            str(partial),
+            str(sources_file),  # only the host's Debian entries for this suite
+        ]
+        print(f"[base] {' '.join(cmd)}", flush=True)
+        subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+        partial.rename(rootfs)
+    debian.check_lock(debian.installed_packages(rootfs))
     return write_layer(tar_entries(rootfs), out, epoch)
 
 
