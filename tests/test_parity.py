@@ -84,3 +84,14 @@ def test_sources_disagreement_is_reported(contract):
 def test_builder_can_be_forced(monkeypatch, forced):
     monkeypatch.setenv("OPENCLAW_NIX_BUILDER", forced)
     assert choose()["builder"] == forced
+
+
+def test_node_gyp_intermediates_are_pruned_but_the_addon_kept(tmp_path):
+    from image.parity.build import prune_build_intermediates
+
+    build = tmp_path / "lib/node_modules/x/node_modules/node-pty/build"
+    (build / "Release").mkdir(parents=True)
+    for name in ("Makefile", "config.gypi", "Release/pty.node"):
+        (build / name).write_text(f"built in {tmp_path}")
+    prune_build_intermediates(tmp_path)
+    assert sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()) == ["Release/pty.node"]

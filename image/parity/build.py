@@ -103,6 +103,15 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
             env=env,
             check=True,
         )
+    prune_build_intermediates(prefix)
+
+
+def prune_build_intermediates(root: Path) -> None:
+    """Drop node-gyp's generated build scripts (Makefile, config.gypi): they embed the build directory's
+    path, so they made two builds differ (found by `doit repro`), and nothing loads them at runtime."""
+    for gypi in root.rglob("build/config.gypi"):
+        for name in ("Makefile", "config.gypi"):
+            (gypi.parent / name).unlink(missing_ok=True)
 
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
