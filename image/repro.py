@@ -1,9 +1,10 @@
 """Reproducibility check: build the parity image twice from clean work trees and compare.
 
-Same pins, same source revision, SOURCE_DATE_EPOCH from the last commit: every layer digest and the
-image id must match. Where a layer differs, the files that differ are named (path, and whether the
-content, mode, owner, type or link target differs). Downloads are shared (they are verified by hash);
-everything else, including the Debian rootfs, is rebuilt each time.
+Same pins, same source revision, the same epoch (image.parity.build.DEFAULT_EPOCH unless
+SOURCE_DATE_EPOCH is set): every layer digest and the image id must match. Where a layer differs,
+the files that differ are named (path, and whether the content, mode, owner, type or link target
+differs). Downloads are shared (they are verified by hash); everything else, including the Debian
+rootfs, is rebuilt each time.
 
 Usage: python -m image.repro [--keep]   (writes build/repro.json)
 """
@@ -21,20 +22,16 @@ import tarfile
 import time
 from pathlib import Path
 
+from image.parity.build import source_date_epoch
 from image.paths import BUILD, CACHE, REPO
 
 RUNS = CACHE / "repro"
 RECORD = BUILD / "repro.json"
 
 
-def build(run_dir: Path, epoch: str) -> float:
+def build(run_dir: Path) -> float:
     shutil.rmtree(run_dir, ignore_errors=True)
-    env = {
-        **os.environ,
-        "OPENCLAW_NIX_WORK": str(run_dir / "work"),
-        "OPENCLAW_NIX_BUILD": str(run_dir / "build"),
-        "SOURCE_DATE_EPOCH": epoch,
-    }
+    env = {**os.environ, "OPENCLAW_NIX_WORK": str(run_dir / "work"), "OPENCLAW_NIX_BUILD": str(run_dir / "build")}
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "image.parity.build"], cwd=REPO, env=env, check=True)
     return round(time.monotonic() - started, 1)
@@ -65,10 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep both build trees for inspection")
     args = parser.parse_args(argv)
-    epoch = subprocess.run(
-        ["git", "log", "-1", "--format=%ct"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    seconds = [build(RUNS / f"run{i}", epoch) for i in (1, 2)]
+    seconds = [build(RUNS / f"run{i}") for i in (1, 2)]
     metas = [json.loads((RUNS / f"run{i}" / "build" / "openclaw-nix-parity.json").read_text()) for i in (1, 2)]
     layers = []
     for first, second in zip(metas[0]["layers"], metas[1]["layers"], strict=True):
@@ -90,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     record = {
-        "source_date_epoch": int(epoch),
+        "source_date_epoch": source_date_epoch(),
         "build_seconds": seconds,
         "image_ids": [metas[0]["image_id"], metas[1]["image_id"]],
         "identical": metas[0]["image_id"] == metas[1]["image_id"],

@@ -38,14 +38,13 @@ BUILDER = "parity"
 LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
 
 
+# Like Nix's dockerTools: every layer's mtimes clamp to 1970-01-01T00:00:01Z, so a layer's digest depends
+# on its inputs only, not on when (or at which commit) it was built. SOURCE_DATE_EPOCH overrides.
+DEFAULT_EPOCH = 1
+
+
 def source_date_epoch() -> int:
-    """SOURCE_DATE_EPOCH, else the last commit's time, else 0: never the wall clock."""
-    if "SOURCE_DATE_EPOCH" in os.environ:
-        return int(os.environ["SOURCE_DATE_EPOCH"])
-    proc = subprocess.run(
-        ["git", "log", "-1", "--format=%ct"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent
-    )
-    return int(proc.stdout.strip() or 0)
+    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
 
 
 def git_revision() -> str:
