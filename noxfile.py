@@ -47,8 +47,15 @@ def f1(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: print ratios measured side by side in one run."""
-    session.run(PY, "bench/entry_overhead.py", *session.posargs)
+    """Benchmarks (entrypoint, start vs native, size vs baseline, pipeline), each printing its ratios;
+    figures go to evidence/bench/ and the README's performance section is regenerated from them."""
+    session.run(PY, "-m", "doit", "pin", "template", "entrypoint", "image", "load")
+    session.run(PY, "bench/host.py")
+    session.run(PY, "bench/entry_overhead.py", "--json", "evidence/bench/entry_overhead.json")
+    session.run(PY, "bench/start.py")
+    session.run(PY, "bench/size.py")
+    session.run(PY, "bench/pipeline.py")
+    session.run(PY, "-m", "image.docs")
 
 
 @nox.session(default=False)

@@ -6,13 +6,15 @@ rewrites them, tests/test_docs.py fails when they are stale.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 
 from image.contract import Contract
-from image.paths import REPO
+from image.paths import EVIDENCE, REPO
 
 README = REPO / "README.md"
+BENCH = EVIDENCE / "bench"
 SECTION = re.compile(r"(<!-- contract:(\w+) -->\n)(.*?)(<!-- /contract:\2 -->)", re.S)
 
 
@@ -54,7 +56,66 @@ def image(c: Contract) -> str:
     )
 
 
-RENDERERS = {"image": image, "volumes": volumes, "env": env, "allowlist": allowlist, "toolchain": toolchain}
+def _bench(name: str) -> dict | None:
+    path = BENCH / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def performance(c: Contract) -> str:
+    """Figures from evidence/bench/*.json (written by `nox -s bench`), never typed by hand."""
+    out = []
+    host = _bench("host")
+    if host:
+        out.append(f"Measured on {host['machine']} ({host['date']}).\n")
+    entry, start, size, pipe = (_bench(n) for n in ("entry_overhead", "start", "size", "pipeline"))
+    if start:
+        m, r = start["median_s"], start["ratio"]
+        out += [
+            f"| start (median of {start['runs']}, {start['builder']} image) | container | native | ratio |",
+            "|---|---|---|---|",
+            f"| to `/healthz` live | {m['container']['live']} s | {m['native']['live']} s | {r['live']} |",
+            f"| to `/readyz` ready | {m['container']['ready']} s | {m['native']['ready']} s | {r['ready']} |",
+            "",
+        ]
+    if entry:
+        out.append(
+            f"Entrypoint before exec: {entry['overhead_ms']} ms over a bare `python3 -c pass` "
+            f"(ratio {entry['ratio']}; goal < {entry['goal_overhead_ms']:.0f} ms).\n"
+        )
+    if size:
+        mb = lambda n: f"{n / 1e6:.0f} MB"  # noqa: E731
+        out += ["| layer | size | gzip |", "|---|---|---|"]
+        out += [f"| {n} | {mb(s['bytes'])} | {mb(s['gzip_bytes'])} |" for n, s in size["layers"].items()]
+        out += [
+            f"| **total** | {mb(size['total']['bytes'])} | {mb(size['total']['gzip_bytes'])} |",
+            "",
+            f"Baseline (Debian minbase + node + `npm install openclaw`, built the same way): "
+            f"{mb(size['baseline_node_npm_openclaw']['bytes'])}; toolchain {mb(size['toolchain']['bytes'])}, "
+            f"plugins + app {mb(size['plugins_and_app']['bytes'])}; image / baseline = "
+            f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream (not built here): "
+            + ", ".join(f"{k} ~{v} MB" for k, v in size["nix_reported_mb"].items())
+            + ".\n",
+        ]
+    if pipe:
+        out += ["| doit build chain | seconds | ratio to clean build | what ran |", "|---|---|---|---|"]
+        for case, r in pipe.items():
+            change = r.get("image_change")
+            extra = f"; image: {len(change['layers'])} layer(s), {change['bytes'] / 1e3:.0f} kB" if change else ""
+            out.append(
+                f"| {case.replace('_', ' ')} | {r['seconds']} | {r['ratio_to_clean']} | "
+                f"{', '.join(r['ran']) or '(nothing)'}{extra} |"
+            )
+    return "\n".join(out).strip() or "Not measured yet: run `.venv/bin/nox -s bench`."
+
+
+RENDERERS = {
+    "image": image,
+    "volumes": volumes,
+    "env": env,
+    "allowlist": allowlist,
+    "toolchain": toolchain,
+    "performance": performance,
+}
 
 
 def render_readme(text: str, contract: Contract) -> str:

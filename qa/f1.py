@@ -19,7 +19,7 @@ import time
 from image.paths import BUILD, DOWNLOADS, EVIDENCE, REPO, WORK
 from qa.podman import QaUser
 
-KEEP_IN_EVIDENCE = {"README.md"}
+KEEP_IN_EVIDENCE = {"README.md", "bench"}  # bench figures come from `nox -s bench`, not F1
 STEPS = ["pin", "template", "entrypoint", "image", "load", "smoke"]
 SMOKE_EVIDENCE = BUILD / "qa-evidence"
 

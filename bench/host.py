@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Record which machine the benchmark figures came from (evidence/bench/host.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+from image.paths import EVIDENCE
+
+
+def main() -> int:
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    host = {
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem_gib:.0f} GiB",
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "kernel": platform.release(),
+    }
+    (EVIDENCE / "bench").mkdir(parents=True, exist_ok=True)
+    (EVIDENCE / "bench" / "host.json").write_text(json.dumps(host, indent=2) + "\n")
+    print(f"[bench] {host['machine']}, {host['date']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Image size per layer (uncompressed and gzip -1), against a plain node + `npm install openclaw`
+baseline built the same way in the same run, and the nix-openclaw closure sizes reported upstream.
+
+Baseline = Debian minbase with only ca-certificates (mmdebstrap, same suite and sources) + the same
+node and openclaw layers: what a hand-written "node + npm install openclaw" image carries. The toolchain
+is what our base adds over that minbase, plus the tools layer. Goal: image <= baseline + toolchain
+(+ the plugins and app layers, which the baseline lacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from image.layers import tar_entries, write_layer
+from image.parity import debian
+from image.parity.build import layer_path, source_date_epoch
+from image.parity.sources import Sources
+from image.paths import BUILD, EVIDENCE, WORK
+
+# Reported for nix-openclaw v2026.6.11 (../shared/notes/openclaw-facts.md), not measured here: no Nix build.
+NIX_REPORTED_MB = {"openclaw-gateway closure": 900, "openclaw (batteries) closure": 1850}
+
+
+def gzip_size(path: Path) -> int:
+    compressor, total = zlib.compressobj(1, zlib.DEFLATED, 31), 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            total += len(compressor.compress(chunk))
+    return total + len(compressor.flush())
+
+
+def minbase_layer() -> Path:
+    """Debian minbase + ca-certificates, as a layer tar (cached in the work dir)."""
+    deb = Sources.load().debian
+    out = WORK / "bench-minbase-layer.tar"
+    if out.exists():
+        return out
+    rootfs = WORK / "bench-minbase.tar"
+    sources_file = WORK / "bench-minbase.sources"
+    sources_file.write_text(debian.suite_sources(deb["suite"]))
+    subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            f"--variant={deb['variant']}",
+            "--include=ca-certificates",
+            *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
+            deb["suite"],
+            str(rootfs),
+            str(sources_file),
+        ],
+        check=True,
+    )
+    write_layer(tar_entries(rootfs), out, source_date_epoch())
+    rootfs.unlink()
+    return out
+
+
+def mb(n: int) -> float:
+    return round(n / 1e6, 1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "size.json")
+    args = parser.parse_args()
+    image = json.loads((BUILD / "image.json").read_text())
+    if image.get("builder") != "parity":
+        raise SystemExit("size bench reads the parity layers; build with the parity builder first")
+    layers = {}
+    for layer in image["layers"]:
+        path = layer_path(layer["name"])
+        layers[layer["name"]] = {"bytes": layer["size"], "gzip_bytes": gzip_size(path)}
+        print(f"[size] {layer['name']}: {mb(layer['size'])} MB", flush=True)
+    minbase = minbase_layer()
+    minbase_sizes = {"bytes": minbase.stat().st_size, "gzip_bytes": gzip_size(minbase)}
+    total = {k: sum(v[k] for v in layers.values()) for k in ("bytes", "gzip_bytes")}
+    baseline = {k: minbase_sizes[k] + layers["node"][k] + layers["openclaw"][k] for k in total}
+    toolchain = {k: layers["base"][k] - minbase_sizes[k] + layers["tools"][k] for k in total}
+    extras = {k: layers["plugins"][k] + layers["app"][k] for k in total}
+    figures = {
+        "image_id": image["image_id"],
+        "layers": layers,
+        "total": total,
+        "minbase": minbase_sizes,
+        "baseline_node_npm_openclaw": baseline,
+        "toolchain": toolchain,
+        "plugins_and_app": extras,
+        "ratio_image_to_baseline": round(total["bytes"] / baseline["bytes"], 2),
+        "within_goal": total["bytes"] <= baseline["bytes"] + toolchain["bytes"] + extras["bytes"],
+        "nix_reported_mb": NIX_REPORTED_MB,
+    }
+    print(f"\n{'layer':<12}{'MB':>9}{'gzip MB':>9}")
+    for name, size in layers.items():
+        print(f"{name:<12}{mb(size['bytes']):>9}{mb(size['gzip_bytes']):>9}")
+    print(f"{'total':<12}{mb(total['bytes']):>9}{mb(total['gzip_bytes']):>9}")
+    print(
+        f"\nbaseline (minbase + node + npm install openclaw): {mb(baseline['bytes'])} MB "
+        f"({mb(baseline['gzip_bytes'])} MB gzip); image/baseline = {figures['ratio_image_to_baseline']}"
+    )
+    print(
+        f"toolchain {mb(toolchain['bytes'])} MB, plugins+app {mb(extras['bytes'])} MB; "
+        f"image <= baseline + toolchain + plugins + app: {figures['within_goal']}"
+    )
+    print(f"nix-openclaw closures (reported upstream, not built here): {NIX_REPORTED_MB}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
