@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,8 @@ def clean_build() -> dict:
 
 
 def main() -> int:
+    # a SIGTERM must still run the `finally` that restores a touched file
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "pipeline.json")
     args = parser.parse_args()

@@ -4,7 +4,10 @@ natively on this host (same node binary, same openclaw install, same config, fre
 interleaved in one run; median of --runs each. Prints a table with the ratios and writes JSON.
 
 Both sides use the image's template with the WhatsApp *channel* disabled (the plugin still loads): an
-unlinked WhatsApp keeps /readyz false forever, which would leave nothing to measure.
+unlinked WhatsApp keeps /readyz false forever, which would leave nothing to measure. Each run is a cold
+start (fresh state and node compile cache) and then a warm restart on the same state: OpenClaw enables
+node's compile cache, which the image keeps under /state (NODE_COMPILE_CACHE), the host run in its
+temp dir.
 """
 
 from __future__ import annotations
@@ -39,19 +42,22 @@ def bench_template(contract: Contract) -> str:
     return text.replace(marker, "    whatsapp: {\n      enabled: false,")
 
 
-def container_once(user: QaUser, image: str, template: Path, index: int) -> tuple[float, float]:
+PROBE = (
+    "while :; do t=$(date +%s.%N); if curl -fsS http://127.0.0.1:18789/healthz >/dev/null 2>&1; "
+    f"then echo live $t; break; fi; sleep {POLL}; done; while :; do t=$(date +%s.%N); "
+    "if curl -fsS http://127.0.0.1:18789/readyz 2>/dev/null | grep -q '\"ready\":true'; then echo ready $t; "
+    f"break; fi; sleep {POLL}; done"
+)
+
+
+def container_once(user: QaUser, image: str, template: Path, index: int) -> list[float]:
+    """[cold live, cold ready, warm live, warm ready]: fresh volumes, then a restart on the same ones."""
     vols = Volumes(user.home / "bench-volumes" / f"run{index}")
     user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
     user.mkdirs(vols.state, vols.logs)
     runner = Runner(user, image, Scenario("bench", "bench"))
     name = f"bench-start-{index}"
-    port = 18789
-    probe = (
-        f"while :; do t=$(date +%s.%N); if curl -fsS http://127.0.0.1:{port}/healthz >/dev/null 2>&1; "
-        f"then echo live $t; break; fi; sleep {POLL}; done; while :; do t=$(date +%s.%N); "
-        f"if curl -fsS http://127.0.0.1:{port}/readyz 2>/dev/null | grep -q '\"ready\":true'; then echo ready $t; "
-        f"break; fi; sleep {POLL}; done"
-    )
+    times: list[float] = []
     try:
         started = time.time()
         run = runner.start(
@@ -62,17 +68,25 @@ def container_once(user: QaUser, image: str, template: Path, index: int) -> tupl
         )
         if not run.ok:
             raise SystemExit(f"container did not start: {run.stderr}")
-        out = runner.exec(name, probe, timeout=TIMEOUT).stdout.split()
-        marks = dict(zip(out[::2], map(float, out[1::2]), strict=True))
-        return marks["live"] - started, marks["ready"] - started
+        for attempt in ("cold", "warm"):
+            if attempt == "warm":
+                runner.stop(name, grace=30)
+                started = time.time()
+                user.podman("start", name, check=True)
+            out = runner.exec(name, PROBE, timeout=TIMEOUT).stdout.split()
+            marks = dict(zip(out[::2], map(float, out[1::2]), strict=True))
+            times += [marks["live"] - started, marks["ready"] - started]
+        return times
     finally:
         runner.remove(name)
 
 
-def native_once(contract: Contract, config_text: str) -> tuple[float, float]:
+def native_once(contract: Contract, config_text: str) -> list[float]:
+    """The same gateway on the host: fresh state and compile cache, then a restart on the same ones."""
     node, script = openclaw_cli()
     for image_path, local in local_plugin_roots(contract).items():
         config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+    times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "openclaw.json")
         config.write_text(
@@ -86,28 +100,36 @@ def native_once(contract: Contract, config_text: str) -> tuple[float, float]:
             "HOME": tmp,
             "OPENCLAW_CONFIG_PATH": str(config),
             "OPENCLAW_STATE_DIR": f"{tmp}/state",
+            "NODE_COMPILE_CACHE": f"{tmp}/node-compile-cache",
             **{
                 k: v
                 for k, v in contract.env.items()
-                if "OPENCLAW_" in k and k not in ("OPENCLAW_CONFIG_PATH", "OPENCLAW_STATE_DIR")
+                if k.startswith("OPENCLAW_") and k not in ("OPENCLAW_CONFIG_PATH", "OPENCLAW_STATE_DIR")
             },
         }
         port = 18950
-        started = time.time()
-        proc = subprocess.Popen(
-            [str(node), str(script), "gateway", "run", "--bind", "lan", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            live = wait_http(f"http://127.0.0.1:{port}/healthz", lambda body: True) - started
-            ready = wait_http(f"http://127.0.0.1:{port}/readyz", lambda body: '"ready":true' in body) - started
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
-    return live, ready
+        for _attempt in ("cold", "warm"):
+            started = time.time()
+            proc = subprocess.Popen(
+                [str(node), str(script), "gateway", "run", "--bind", "lan", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                times.append(wait_http(f"http://127.0.0.1:{port}/healthz", lambda body: True) - started)
+                times.append(
+                    wait_http(f"http://127.0.0.1:{port}/readyz", lambda body: '"ready":true' in body) - started
+                )
+            finally:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+    return times
+
+
+def fmt(times: list[float]) -> str:
+    return "cold live {:.1f} ready {:.1f}, warm live {:.1f} ready {:.1f}".format(*times)
 
 
 def wait_http(url: str, ok) -> float:
@@ -143,34 +165,25 @@ def main() -> int:
         for i in range(args.runs):  # interleaved: machine noise hits both sides alike
             container.append(container_once(user, image["ref"], template, i))
             native.append(native_once(contract, config_text))
-            print(
-                f"run {i + 1}: container live {container[-1][0]:.1f} s ready {container[-1][1]:.1f} s | "
-                f"native live {native[-1][0]:.1f} s ready {native[-1][1]:.1f} s",
-                flush=True,
-            )
+            print(f"run {i + 1}: container {fmt(container[-1])} | native {fmt(native[-1])}", flush=True)
+    keys = ("cold_live", "cold_ready", "warm_live", "warm_ready")
     med = {
-        side: [round(statistics.median(x[k] for x in runs), 2) for k in (0, 1)]
+        side: {k: round(statistics.median(r[j] for r in runs), 2) for j, k in enumerate(keys)}
         for side, runs in (("container", container), ("native", native))
     }
     figures = {
         "runs": args.runs,
         "builder": image.get("builder"),
         "image_id": image.get("image_id"),
-        "median_s": {
-            "container": {"live": med["container"][0], "ready": med["container"][1]},
-            "native": {"live": med["native"][0], "ready": med["native"][1]},
-        },
-        "ratio": {
-            "live": round(med["container"][0] / med["native"][0], 2),
-            "ready": round(med["container"][1] / med["native"][1], 2),
-        },
+        "median_s": med,
+        "ratio": {k: round(med["container"][k] / med["native"][k], 2) for k in keys},
         "goal_ratio": 1.1,
         "raw": {"container": container, "native": native},
     }
-    print(f"\n{'':<12}{'live s':>8}{'ready s':>9}")
+    print(f"\n{'':<12}" + "".join(f"{k:>12}" for k in keys))
     for side in ("container", "native"):
-        print(f"{side:<12}{med[side][0]:>8.2f}{med[side][1]:>9.2f}")
-    print(f"{'ratio':<12}{figures['ratio']['live']:>8.2f}{figures['ratio']['ready']:>9.2f}   (goal <= 1.1)")
+        print(f"{side:<12}" + "".join(f"{med[side][k]:>12.2f}" for k in keys))
+    print(f"{'ratio':<12}" + "".join(f"{figures['ratio'][k]:>12.2f}" for k in keys) + "   (goal <= 1.1)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -70,13 +70,18 @@ def performance(c: Contract) -> str:
     entry, start, size, pipe = (_bench(n) for n in ("entry_overhead", "start", "size", "pipeline"))
     if start:
         m, r = start["median_s"], start["ratio"]
+        labels = {
+            "cold_live": "first start to `/healthz` live",
+            "cold_ready": "first start to `/readyz` ready",
+            "warm_live": "restart to `/healthz` live",
+            "warm_ready": "restart to `/readyz` ready",
+        }
         out += [
             f"| start (median of {start['runs']}, {start['builder']} image) | container | native | ratio |",
             "|---|---|---|---|",
-            f"| to `/healthz` live | {m['container']['live']} s | {m['native']['live']} s | {r['live']} |",
-            f"| to `/readyz` ready | {m['container']['ready']} s | {m['native']['ready']} s | {r['ready']} |",
-            "",
         ]
+        out += [f"| {label} | {m['container'][k]} s | {m['native'][k]} s | {r[k]} |" for k, label in labels.items()]
+        out.append("")
     if entry:
         out.append(
             f"Entrypoint before exec: {entry['overhead_ms']} ms over a bare `python3 -c pass` "
