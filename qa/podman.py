@@ -6,7 +6,6 @@ Calls are recorded (argv, exit code, output, seconds) so scenarios can put them 
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shlex
@@ -95,9 +94,6 @@ class QaUser:
             raise RuntimeError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr.strip()[-1500:]}")
         return result
 
-    def sh(self, script: str, **kwargs) -> Result:
-        return self.run(["bash", "-c", script], **kwargs)
-
     def podman(self, *args: str, **kwargs) -> Result:
         return self.run(["podman", *self.podman_global, *args], **kwargs)
 
@@ -110,11 +106,6 @@ def _text(data) -> str:
     if data is None:
         return ""
     return data.decode(errors="replace") if isinstance(data, bytes) else data
-
-
-def image_inspect(user: QaUser, ref: str) -> dict | None:
-    result = user.podman("image", "inspect", ref)
-    return json.loads(result.stdout)[0] if result.ok else None
 
 
 def keep_id_flags(user: QaUser) -> list[str]:

@@ -214,7 +214,7 @@ def test_t7_network_port_reachable_from_host(runner, volumes, scenario, qa_user)
 
 def test_state_persists_across_restarts(runner, volumes, scenario):
     """/state survives a restart: files present before are unchanged after a second gateway start."""
-    (user_note := "workspace/notes.md")
+    user_note = "workspace/notes.md"
     runner.sh(f"echo 'keep me' > /state/{user_note}", volumes=volumes)
     names = ["qa-persist-1", "qa-persist-2"]
     trees = []
