@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
-from image.paths import BUILD, EVIDENCE, REPO, WORK
+from image.load import CURRENT_IMAGE, current_image_meta
+from image.paths import BUILD, EVIDENCE, PINS, REPO, WORK
 
 CHAIN = ["pin", "template", "entrypoint", "image", "load"]
 TOUCHES = {
@@ -42,7 +43,7 @@ def run_chain() -> tuple[float, list[str]]:
 
 
 def layer_digests() -> dict[str, dict]:
-    image = json.loads((BUILD / "image.json").read_text())
+    image = current_image_meta()
     return {layer["name"]: layer for layer in image.get("layers", [])}
 
 
@@ -66,7 +67,7 @@ def touched(name: str) -> dict:
 
 
 def clean_build() -> dict:
-    for path in (BUILD / "parity-layers", BUILD / "image.json", BUILD / "pins.json"):
+    for path in (BUILD / "parity-layers", CURRENT_IMAGE, PINS):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     for child in WORK.glob("*") if WORK.exists() else []:
         if child.name != "npm-cache":

@@ -18,10 +18,11 @@ import zlib
 from pathlib import Path
 
 from image.layers import tar_entries, write_layer
+from image.load import current_image_meta
 from image.parity import debian
 from image.parity.build import layer_path, source_date_epoch
 from image.parity.sources import Sources
-from image.paths import BUILD, EVIDENCE, WORK
+from image.paths import EVIDENCE, WORK
 
 # Reported for nix-openclaw v2026.6.11 (../shared/notes/openclaw-facts.md), not measured here: no Nix build.
 NIX_REPORTED_MB = {"openclaw-gateway closure": 900, "openclaw (batteries) closure": 1850}
@@ -70,7 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "size.json")
     args = parser.parse_args()
-    image = json.loads((BUILD / "image.json").read_text())
+    image = current_image_meta()
     if image.get("builder") != "parity":
         raise SystemExit("size bench reads the parity layers; build with the parity builder first")
     layers = {}

@@ -24,9 +24,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from entry.openclaw_nix_entry import render, resolve_values
 from image.contract import Contract
+from image.load import current_image_meta
 from image.paths import EVIDENCE
-from image.template_check import local_plugin_roots, openclaw_cli, render_sample
+from image.template_check import openclaw_cli, with_local_plugins
 from qa.containers import TEST_TOKEN, Runner, Volumes
 from qa.evidence import Scenario
 from qa.podman import QaUser
@@ -84,8 +86,7 @@ def container_once(user: QaUser, image: str, template: Path, index: int) -> list
 def native_once(contract: Contract, config_text: str) -> list[float]:
     """The same gateway on the host: fresh state and compile cache, then a restart on the same ones."""
     node, script = openclaw_cli()
-    for image_path, local in local_plugin_roots(contract).items():
-        config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+    config_text = with_local_plugins(config_text, contract)
     times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "openclaw.json")
@@ -152,11 +153,11 @@ def main() -> int:
     args = parser.parse_args()
     contract = Contract.load()
     user = QaUser()
-    image = json.loads((Path(__file__).resolve().parent.parent / "build" / "image.json").read_text())
+    image = current_image_meta()
     template_text = bench_template(contract)
-    config_text = render_sample(contract, {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN}).replace(
-        "    whatsapp: {\n      enabled: true,", "    whatsapp: {\n      enabled: false,"
-    )
+    # the native side gets exactly what the entrypoint renders from the same bench template
+    values, _ = resolve_values(contract.allowlist, {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN})
+    config_text = render(template_text, values)
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp, "openclaw.json5")
         template.write_text(template_text)

@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 from image.contract import Contract
+from image.nix_lock import NIX
 from image.paths import REPO
 
-NIX = ["nix", "--extra-experimental-features", "nix-command flakes"]
 STUBS = REPO / "tests" / "nix"
 ATTR = "packages.x86_64-linux.openclaw-nix-image"
 

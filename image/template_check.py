@@ -68,11 +68,17 @@ def local_plugin_roots(contract: Contract) -> dict[str, Path]:
     return roots
 
 
+def with_local_plugins(config_text: str, contract: Contract) -> str:
+    """The config with each plugin's image path replaced by its verified local copy (host runs)."""
+    for image_path, local in local_plugin_roots(contract).items():
+        config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+    return config_text
+
+
 def validate(config_text: str, contract: Contract) -> Validation:
     """Run the pinned `openclaw config validate --json` on `config_text`."""
     node, script = openclaw_cli()
-    for image_path, local in local_plugin_roots(contract).items():
-        config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+    config_text = with_local_plugins(config_text, contract)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp, "openclaw.json")
         cfg.write_text(config_text)

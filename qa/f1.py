@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from image.load import CURRENT_IMAGE
 from image.paths import BUILD, DOWNLOADS, EVIDENCE, REPO, WORK
 from qa.podman import QaUser
 
@@ -70,7 +71,7 @@ def replay(clean_downloads: bool = False) -> dict:
     if (BUILD / "entrypoint-tests.xml").exists():
         shutil.copy(BUILD / "entrypoint-tests.xml", EVIDENCE / "entrypoint-junit.xml")
     summary = json.loads((EVIDENCE / "summary.json").read_text()) if (EVIDENCE / "summary.json").exists() else {}
-    image = json.loads((BUILD / "image.json").read_text()) if (BUILD / "image.json").exists() else {}
+    image = json.loads(CURRENT_IMAGE.read_text()) if CURRENT_IMAGE.exists() else {}
     versions = next(
         (s["facts"].get("versions") for s in summary.get("scenarios", []) if s["scenario"] == "t5_toolchain_versions"),
         None,

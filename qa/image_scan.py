@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from image.parity.debian import parse_dpkg_status
+
 MAX_SCAN_BYTES = 8 << 20
 SECRET_PATTERNS = {
     # a header followed by a key body: parsers and docs carry the bare header as a string constant
@@ -74,7 +76,7 @@ def sbom(archive: Path) -> list[dict]:
             if not member.isreg():
                 continue
             if member.name == "var/lib/dpkg/status":
-                debs = _dpkg_status(tar.extractfile(member).read().decode())  # type: ignore[union-attr]
+                debs = parse_dpkg_status(tar.extractfile(member).read().decode())  # type: ignore[union-attr]
             elif member.name.endswith("/package.json"):  # node_modules and plugin roots alike
                 try:
                     pkg = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
@@ -84,12 +86,3 @@ def sbom(archive: Path) -> list[dict]:
                     npm[f"{pkg['name']}@{pkg['version']}"] = None
         result.append({"layer": layer_name, "debian": debs, "npm": sorted(npm)})
     return result
-
-
-def _dpkg_status(text: str) -> list[str]:
-    packages = []
-    for block in text.split("\n\n"):
-        fields = dict(re.findall(r"^(Package|Version|Status): (.*)$", block, re.M))
-        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-            packages.append(f"{fields['Package']}={fields.get('Version', '?')}")
-    return sorted(packages)

@@ -45,12 +45,16 @@ def suite_sources(suite: str) -> str:
 def installed_packages(rootfs_tar: Path) -> list[str]:
     """`name=version` of every installed package in a rootfs tarball, from its dpkg status."""
     with tarfile.open(rootfs_tar) as tar:
-        status = tar.extractfile("./var/lib/dpkg/status").read().decode()  # type: ignore[union-attr]
+        return parse_dpkg_status(tar.extractfile("./var/lib/dpkg/status").read().decode())  # type: ignore[union-attr]
+
+
+def parse_dpkg_status(text: str) -> list[str]:
+    """`name=version` of every installed package listed in a dpkg status file's text."""
     packages = []
-    for block in status.split("\n\n"):
+    for block in text.split("\n\n"):
         fields = dict(re.findall(r"^(Package|Version|Status): (.*)$", block, re.M))
-        if fields.get("Status", "").endswith(" installed"):
-            packages.append(f"{fields['Package']}={fields['Version']}")
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+            packages.append(f"{fields['Package']}={fields.get('Version', '?')}")
     return sorted(packages)
 
 
