@@ -88,10 +88,15 @@ def _layer_inputs(name: str) -> dict:
     return {
         "base": {"debian": SOURCES.debian},
         "node": runtime,
-        "openclaw": {**runtime, "openclaw": npm[SOURCES.one("openclaw").name]},
+        "openclaw": {**runtime, "openclaw": npm[SOURCES.one("openclaw").name], "prune": SOURCES.prune},
         "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")}
         | {"dir": CONTRACT.raw["image"]["plugins_dir"]},
-        "tools": {**runtime, "tools": [npm[p.name] for p in SOURCES.by_role("tool")], "pypi": SOURCES.pypi},
+        "tools": {
+            **runtime,
+            "tools": [npm[p.name] for p in SOURCES.by_role("tool")],
+            "pypi": SOURCES.pypi,
+            "prune": SOURCES.prune,
+        },
         "app": {"app_dir": CONTRACT.app_dir, "entry": CONTRACT.entrypoint, "volumes": CONTRACT.volumes},
     }[name]
 

@@ -5,14 +5,14 @@ baseline built the same way in the same run, and the nix-openclaw closure sizes 
 Baseline = Debian minbase with only ca-certificates (mmdebstrap, same suite and sources) + the same
 node and openclaw layers: what a hand-written "node + npm install openclaw" image carries. The toolchain
 is what our base adds over that minbase, plus the tools layer. Goal: image <= baseline + toolchain
-(+ the plugins and app layers, which the baseline lacks).
+(+ the plugins and app layers, which the baseline lacks). The base is also built once more without
+sources.toml's dpkg_excludes_unused, to show what trimming the unused GPU/display stack saves.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -36,31 +36,16 @@ def gzip_size(path: Path) -> int:
     return total + len(compressor.flush())
 
 
-def minbase_layer() -> Path:
-    """Debian minbase + ca-certificates, as a layer tar (cached in the work dir)."""
+def rootfs_layer_sizes(label: str, packages: list[str], excludes: list[str]) -> dict[str, int]:
+    """Uncompressed and gzip size of a Debian rootfs (cached in the work dir) written as a layer."""
     deb = Sources.load().debian
-    out = WORK / "bench-minbase-layer.tar"
-    if out.exists():
-        return out
-    rootfs = WORK / "bench-minbase.tar"
-    sources_file = WORK / "bench-minbase.sources"
-    sources_file.write_text(debian.suite_sources(deb["suite"]))
-    subprocess.run(
-        [
-            "mmdebstrap",
-            "--quiet",
-            f"--variant={deb['variant']}",
-            "--include=ca-certificates",
-            *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
-            deb["suite"],
-            str(rootfs),
-            str(sources_file),
-        ],
-        check=True,
-    )
-    write_layer(tar_entries(rootfs), out, source_date_epoch())
-    rootfs.unlink()
-    return out
+    rootfs = debian.build_rootfs(deb, packages, excludes, WORK, label, source_date_epoch())
+    layer = WORK / f"{label}.layer.tar"
+    try:
+        write_layer(tar_entries(rootfs), layer, source_date_epoch())
+        return {"bytes": layer.stat().st_size, "gzip_bytes": gzip_size(layer)}
+    finally:
+        layer.unlink(missing_ok=True)
 
 
 def mb(n: int) -> float:
@@ -79,8 +64,10 @@ def main() -> int:
         path = layer_path(layer["name"])
         layers[layer["name"]] = {"bytes": layer["size"], "gzip_bytes": gzip_size(path)}
         print(f"[size] {layer['name']}: {mb(layer['size'])} MB", flush=True)
-    minbase = minbase_layer()
-    minbase_sizes = {"bytes": minbase.stat().st_size, "gzip_bytes": gzip_size(minbase)}
+    deb = Sources.load().debian
+    minbase_sizes = rootfs_layer_sizes("bench-minbase", ["ca-certificates"], deb["dpkg_excludes"])
+    # the same base without dpkg_excludes_unused: what trimming the GPU/display stack saves
+    untrimmed = rootfs_layer_sizes("bench-untrimmed-base", deb["packages"], deb["dpkg_excludes"])
     total = {k: sum(v[k] for v in layers.values()) for k in ("bytes", "gzip_bytes")}
     baseline = {k: minbase_sizes[k] + layers["node"][k] + layers["openclaw"][k] for k in total}
     toolchain = {k: layers["base"][k] - minbase_sizes[k] + layers["tools"][k] for k in total}
@@ -90,6 +77,8 @@ def main() -> int:
         "layers": layers,
         "total": total,
         "minbase": minbase_sizes,
+        "base_untrimmed": untrimmed,
+        "ratio_base_trimmed_to_untrimmed": round(layers["base"]["bytes"] / untrimmed["bytes"], 2),
         "baseline_node_npm_openclaw": baseline,
         "toolchain": toolchain,
         "plugins_and_app": extras,
@@ -108,6 +97,10 @@ def main() -> int:
     print(
         f"toolchain {mb(toolchain['bytes'])} MB, plugins+app {mb(extras['bytes'])} MB; "
         f"image <= baseline + toolchain + plugins + app: {figures['within_goal']}"
+    )
+    print(
+        f"base layer {mb(layers['base']['bytes'])} MB vs {mb(untrimmed['bytes'])} MB with the GPU/display stack "
+        f"(dpkg_excludes_unused): trimmed/untrimmed = {figures['ratio_base_trimmed_to_untrimmed']}"
     )
     print(f"nix-openclaw closures (reported upstream, not built here): {NIX_REPORTED_MB}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

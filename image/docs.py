@@ -99,8 +99,15 @@ def performance(c: Contract) -> str:
             f"plugins + app {mb(size['plugins_and_app']['bytes'])}; image / baseline = "
             f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream (not built here): "
             + ", ".join(f"{k} ~{v} MB" for k, v in size["nix_reported_mb"].items())
-            + ".\n",
+            + ".",
         ]
+        if "base_untrimmed" in size:
+            out.append(
+                f"Trimming the GPU/display stack ffmpeg's Debian packages pull in (`dpkg_excludes_unused`) takes "
+                f"the base layer from {mb(size['base_untrimmed']['bytes'])} to {mb(size['layers']['base']['bytes'])} "
+                f"(ratio {size['ratio_base_trimmed_to_untrimmed']})."
+            )
+        out.append("")
     if pipe:
         out += ["| doit build chain | seconds | ratio to clean build | what ran |", "|---|---|---|---|"]
         for case, r in pipe.items():

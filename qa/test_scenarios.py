@@ -138,6 +138,36 @@ def test_t5_tmp_writable_and_tls_trust(runner, contract, scenario):
     assert int(result.stdout.splitlines()[5]) > 50
 
 
+def test_t5_ffmpeg_transcodes_in_software(runner, scenario):
+    """T5: ffmpeg encodes and decodes real media with software codecs (the GPU stack is trimmed away)."""
+    result = runner.sh(
+        "cd /tmp && ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=duration=1:size=320x240:rate=10 "
+        "-f lavfi -i sine=frequency=440:duration=1 -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest out.mp4 && "
+        "ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -of json out.mp4 && "
+        "echo --- && ffmpeg -hide_banner -loglevel error -i out.mp4 -vn -c:a libopus out.ogg && "
+        "ffprobe -v error -show_entries stream=codec_name -of csv=p=0 out.ogg"
+    )
+    assert result.ok, result.stderr
+    probe, audio = result.stdout.split("---")
+    streams = {s["codec_name"]: int(s["nb_read_frames"]) for s in json.loads(probe)["streams"]}
+    scenario.fact("mp4_streams_frames", streams)
+    scenario.fact("reencoded_audio", audio.strip())
+    assert streams.get("h264") == 10 and streams.get("aac", 0) > 0
+    assert audio.strip() == "opus"
+
+
+def test_t5_every_elf_links_resolve(runner, scenario):
+    """T5: no binary, library or node addon in the image links a library the image lacks."""
+    source = (REPO / "qa" / "elf_links.py").read_text()
+    result = runner.run(["python3", "-c", source, "/usr", "/opt", "/nix/store"])
+    assert result.ok, result.stderr
+    found = json.loads(result.stdout)
+    scenario.fact("elf_files_checked", found["checked"])
+    scenario.fact("missing_libraries", found["missing"])
+    assert found["checked"] > 500
+    assert found["missing"] == {}
+
+
 def test_t7_offline_start_plugins_loaded(runner, volumes, contract, scenario):
     """T7: --network=none, empty volumes: gateway live, matrix + whatsapp loaded, nothing installed at start."""
     name = "qa-offline"

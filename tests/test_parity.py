@@ -95,3 +95,28 @@ def test_node_gyp_intermediates_are_pruned_but_the_addon_kept(tmp_path):
         (build / name).write_text(f"built in {tmp_path}")
     prune_build_intermediates(tmp_path)
     assert sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file()) == ["Release/pty.node"]
+
+
+def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
+    """Other platforms' prebuilds and the listed optional packages go; linux-x64 and the rest stay."""
+    from image.parity.build import prune_unloadable_natives
+
+    modules = tmp_path / "lib/node_modules/tool/node_modules"
+    files = [
+        "tree-sitter-bash/prebuilds/linux-x64/tree-sitter-bash.node",
+        "tree-sitter-bash/prebuilds/darwin-arm64/tree-sitter-bash.node",
+        "tree-sitter-bash/prebuilds/linuxmusl-x64/tree-sitter-bash.node",
+        "tree-sitter-bash/index.js",
+        "@github/keytar/build/Release/keytar.node",
+        "@github/keytar-helper/index.js",
+    ]
+    for name in files:
+        (modules / name).parent.mkdir(parents=True, exist_ok=True)
+        (modules / name).write_text("x")
+    prune_unloadable_natives(tmp_path, Sources.load().prune)
+    left = sorted(p.relative_to(modules).as_posix() for p in modules.rglob("*") if p.is_file())
+    assert left == [
+        "@github/keytar-helper/index.js",
+        "tree-sitter-bash/index.js",
+        "tree-sitter-bash/prebuilds/linux-x64/tree-sitter-bash.node",
+    ]

@@ -14,7 +14,6 @@ Each layer is a deterministic tar in build/parity-layers; `archive` assembles th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -103,6 +102,21 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
             check=True,
         )
     prune_build_intermediates(prefix)
+    prune_unloadable_natives(prefix, sources.prune)
+
+
+def prune_unloadable_natives(root: Path, prune: dict) -> None:
+    """Remove native code this image can never load (sources.toml [prune]): other platforms' prebuilds
+    and optional packages that cannot work in a container. QA's ELF link check would flag them."""
+    for prebuilds in sorted(root.rglob("prebuilds")):
+        if prebuilds.is_dir():
+            for platform in sorted(prebuilds.iterdir()):
+                if platform.name != prune["keep_prebuilds"]:
+                    shutil.rmtree(platform)
+    for name in prune["npm_packages"]:
+        for package in sorted(root.rglob(f"node_modules/{name}")):
+            print(f"[prune] {package.relative_to(root)}", flush=True)
+            shutil.rmtree(package)
 
 
 def prune_build_intermediates(root: Path) -> None:
@@ -115,30 +129,8 @@ def prune_build_intermediates(root: Path) -> None:
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
     deb = sources.debian
-    apt_sources = debian.suite_sources(deb["suite"])
-    key = hashlib.sha256((json.dumps(deb, sort_keys=True) + apt_sources).encode()).hexdigest()[:16]
-    rootfs = WORK / f"debian-rootfs-{key}.tar"  # reused while the Debian pins and sources are unchanged
-    if rootfs.exists():
-        print(f"[base] reusing {rootfs}", flush=True)
-    else:
-        rootfs.parent.mkdir(parents=True, exist_ok=True)
-        sources_file = WORK / f"debian-{key}.sources"
-        sources_file.write_text(apt_sources)
-        partial = rootfs.with_suffix(".partial.tar")
-        cmd = [
-            "mmdebstrap",
-            "--quiet",
-            f"--variant={deb['variant']}",
-            f"--include={','.join(deb['packages'])}",
-            *[f"--dpkgopt=path-exclude={p}" for p in deb["dpkg_excludes"]],
-            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-            deb["suite"],
-            str(partial),
-            str(sources_file),  # only the host's Debian entries for this suite
-        ]
-        print(f"[base] {' '.join(cmd)}", flush=True)
-        subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
-        partial.rename(rootfs)
+    excludes = deb["dpkg_excludes"] + deb["dpkg_excludes_unused"]
+    rootfs = debian.build_rootfs(deb, deb["packages"], excludes, WORK, "debian-rootfs", epoch)
     debian.check_lock(debian.installed_packages(rootfs))
     return write_layer(tar_entries(rootfs), out, epoch)
 

@@ -10,8 +10,11 @@ from, and every build reports drift against it (OPENCLAW_NIX_DEBIAN_LOCK=update 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -40,6 +43,41 @@ def suite_sources(suite: str) -> str:
     if not stanzas:
         raise SystemExit(f"no apt source on this host serves Debian {suite}: add one to /etc/apt/sources.list.d")
     return "\n\n".join(stanzas) + "\n"
+
+
+def build_rootfs(deb: dict, packages: list[str], excludes: list[str], work: Path, label: str, epoch: int) -> Path:
+    """An mmdebstrap rootfs tarball of `packages` with dpkg skipping `excludes`, cached in `work` as
+    `<label>-<key>.tar` while suite, packages, excludes and the host's apt sources stay the same."""
+    apt_sources = suite_sources(deb["suite"])
+    recipe = {"suite": deb["suite"], "variant": deb["variant"], "packages": packages, "excludes": excludes}
+    key = hashlib.sha256((json.dumps(recipe, sort_keys=True) + apt_sources).encode()).hexdigest()[:16]
+    rootfs = work / f"{label}-{key}.tar"
+    if rootfs.exists():
+        print(f"[{label}] reusing {rootfs}", flush=True)
+        return rootfs
+    work.mkdir(parents=True, exist_ok=True)
+    sources_file = work / f"{label}-{key}.sources"
+    sources_file.write_text(apt_sources)
+    partial = rootfs.with_suffix(".partial.tar")
+    cmd = [
+        "mmdebstrap",
+        "--quiet",
+        f"--variant={deb['variant']}",
+        f"--include={','.join(packages)}",
+        *[f"--dpkgopt=path-exclude={p}" for p in excludes],
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+        deb["suite"],
+        str(partial),
+        str(sources_file),  # only the host's Debian entries for this suite
+    ]
+    print(f"[{label}] {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+    partial.rename(rootfs)
+    for stale in work.glob(f"{label}-*"):  # trees of earlier recipes: up to ~700 MB each
+        if stale not in (rootfs, sources_file):
+            print(f"[{label}] removing stale {stale.name}", flush=True)
+            stale.unlink()
+    return rootfs
 
 
 def installed_packages(rootfs_tar: Path) -> list[str]:

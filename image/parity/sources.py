@@ -54,6 +54,10 @@ class Sources:
         return pkg
 
     @property
+    def prune(self) -> dict:
+        return dict(self.raw.get("prune", {"keep_prebuilds": "linux-x64", "npm_packages": []}))
+
+    @property
     def pypi(self) -> list[dict]:
         return list(self.raw.get("pypi", []))
 
