@@ -9,7 +9,6 @@ the overhead in ms (goal < 100 ms) and the ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -17,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from qa.evidence import write_json
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY = REPO / "entry" / "openclaw_nix_entry.py"
@@ -61,8 +62,7 @@ def main() -> int:
     print(f"{'entrypoint --check':<28}{e:>10.1f}")
     print(f"overhead {e - b:.1f} ms (goal < {GOAL_MS:.0f} ms), ratio entrypoint/bare = {e / b:.2f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_json(args.json, figures)
     return 0
 
 

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 
 from image.paths import EVIDENCE
+from qa.evidence import write_json
 
 
 def main() -> int:
@@ -18,8 +18,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "kernel": platform.release(),
     }
-    (EVIDENCE / "bench").mkdir(parents=True, exist_ok=True)
-    (EVIDENCE / "bench" / "host.json").write_text(json.dumps(host, indent=2) + "\n")
+    write_json(EVIDENCE / "bench" / "host.json", host)
     print(f"[bench] {host['machine']}, {host['date']}")
     return 0
 

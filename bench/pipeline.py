@@ -11,7 +11,6 @@ the image: how many layers and bytes changed.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.load import CURRENT_IMAGE, current_image_meta
 from image.paths import BUILD, EVIDENCE, PINS, REPO, WORK
+from qa.evidence import write_json
 
 CHAIN = ["pin", "template", "entrypoint", "image", "load"]
 TOUCHES = {
@@ -112,8 +112,7 @@ def main() -> int:
                 f"{change['bytes'] / 1e3:.0f} kB"
             )
     print(f"goal: nothing changed < 1 s -> {results['nothing_changed']['seconds']:.2f} s")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.json, results)
     return 0
 
 

@@ -12,7 +12,6 @@ sources.toml's dpkg_excludes_unused, to show what trimming the unused GPU/displa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import zlib
 from pathlib import Path
@@ -23,6 +22,7 @@ from image.parity import debian
 from image.parity.build import layer_path, source_date_epoch
 from image.parity.sources import Sources
 from image.paths import EVIDENCE, WORK
+from qa.evidence import write_json
 
 # Reported for nix-openclaw v2026.6.11 (../shared/notes/openclaw-facts.md), not measured here: no Nix build.
 NIX_REPORTED_MB = {"openclaw-gateway closure": 900, "openclaw (batteries) closure": 1850}
@@ -103,8 +103,7 @@ def main() -> int:
         f"(dpkg_excludes_unused): trimmed/untrimmed = {figures['ratio_base_trimmed_to_untrimmed']}"
     )
     print(f"nix-openclaw closures (reported upstream, not built here): {NIX_REPORTED_MB}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     return 0
 
 

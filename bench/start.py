@@ -30,7 +30,7 @@ from image.load import current_image_meta
 from image.paths import EVIDENCE
 from image.template_check import openclaw_cli, with_local_plugins
 from qa.containers import TEST_TOKEN, Runner, Volumes
-from qa.evidence import Scenario
+from qa.evidence import Scenario, write_json
 from qa.podman import QaUser
 
 POLL = 0.1
@@ -148,7 +148,7 @@ def wait_http(url: str, ok) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "start.json")
     args = parser.parse_args()
     contract = Contract.load()
@@ -185,8 +185,7 @@ def main() -> int:
     for side in ("container", "native"):
         print(f"{side:<12}" + "".join(f"{med[side][k]:>12.2f}" for k in keys))
     print(f"{'ratio':<12}" + "".join(f"{figures['ratio'][k]:>12.2f}" for k in keys) + "   (goal <= 1.1)")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_json(args.json, figures)
     return 0
 
 

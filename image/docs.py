@@ -102,11 +102,12 @@ def performance(c: Contract) -> str:
             + ".",
         ]
         if "base_untrimmed" in size:
-            out.append(
+            out += [
+                "",
                 f"Trimming the GPU/display stack ffmpeg's Debian packages pull in (`dpkg_excludes_unused`) takes "
                 f"the base layer from {mb(size['base_untrimmed']['bytes'])} to {mb(size['layers']['base']['bytes'])} "
-                f"(ratio {size['ratio_base_trimmed_to_untrimmed']})."
-            )
+                f"(ratio {size['ratio_base_trimmed_to_untrimmed']}).",
+            ]
         out.append("")
     if pipe:
         out += ["| doit build chain | seconds | ratio to clean build | what ran |", "|---|---|---|---|"]

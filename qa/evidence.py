@@ -21,6 +21,12 @@ EVIDENCE_DIR = Path(os.environ.get("OPENCLAW_NIX_EVIDENCE", BUILD / "qa-evidence
 SECRETS: set[str] = set()
 
 
+def write_json(path: Path, data) -> None:
+    """Evidence JSON (QA scenarios, summaries, benchmark figures): indented, UTF-8, secrets redacted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+
+
 def redact(text: str) -> str:
     for secret in SECRETS:
         text = text.replace(secret, "<redacted>")
@@ -56,7 +62,7 @@ class Scenario:
             "notes": self.notes,
             "commands": self.commands,
         }
-        (directory / f"{self.name}.json").write_text(redact(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+        write_json(directory / f"{self.name}.json", data)
         lines = [f"# {self.name}: {self.title}", f"outcome: {outcome}", ""]
         lines += [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in self.facts.items()]
         lines += [f"note: {n}" for n in self.notes]
@@ -77,7 +83,7 @@ def write_summary(results: list[dict], run_info: dict, directory: Path = EVIDENC
         "counts": counts,
         "scenarios": [{k: r[k] for k in ("scenario", "title", "outcome", "seconds", "facts")} for r in results],
     }
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_json(directory / "summary.json", summary)
     md = [f"# openclaw-nix QA evidence ({run_info.get('kind', 'qa')})", ""]
     md += [f"- {k}: `{v}`" for k, v in run_info.items() if not isinstance(v, dict | list)]
     md += [
