@@ -36,3 +36,13 @@ def test_binary_linking_a_removed_library_is_reported(tree: Path) -> None:
     result = elf_links.scan([str(tree)])
     assert result["checked"] == 2
     assert result["missing"] == {str(broken): ["libq.so.6"]}
+
+
+def test_binary_whose_interpreter_is_missing_is_reported(tree: Path) -> None:
+    """A foreign binary (e.g. a musl prebuild) names a loader the image lacks: reported, not traced."""
+    loader = elf_links.interpreter(str(TRUE))
+    assert loader and loader.endswith(".so.2")
+    foreign = tree / "bin" / "foreign"
+    foreign.write_bytes(TRUE.read_bytes().replace(loader.encode(), loader[:-1].encode() + b"9"))
+    result = elf_links.scan([str(tree)])
+    assert result["missing"] == {str(foreign): [f"interpreter {loader[:-1]}9"]}
