@@ -47,9 +47,14 @@ def source_date_epoch() -> int:
 
 
 def git_revision() -> str:
+    """HEAD, with `-dirty` when the tree differs from it; evidence/ is output (an F1 run rewrites it while
+    it builds), so changes there do not make the image's revision dirty."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent)
     dirty = subprocess.run(
-        ["git", "status", "--porcelain"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent
+        ["git", "status", "--porcelain", "--", ".", ":(exclude)evidence"],
+        capture_output=True,
+        text=True,
+        cwd=CONTRACT_PATH.parent,
     ).stdout.strip()
     rev = proc.stdout.strip() or "unknown"
     return rev + ("-dirty" if dirty and rev != "unknown" else "")
