@@ -51,7 +51,7 @@ def git_revision() -> str:
     it builds), so changes there do not make the image's revision dirty."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent)
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", ".", ":(exclude)evidence"],
+        ["git", "status", "--porcelain", "--", ":(top)", ":(top,exclude)evidence"],
         capture_output=True,
         text=True,
         cwd=CONTRACT_PATH.parent,
