@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import tarfile
 
 import pytest
@@ -120,3 +121,26 @@ def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
         "tree-sitter-bash/index.js",
         "tree-sitter-bash/prebuilds/linux-x64/tree-sitter-bash.node",
     ]
+
+
+def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
+    """An F1 run rewrites evidence/ while it builds: that must not mark the image's revision -dirty."""
+    from image.parity.build import git_revision
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "image").mkdir()
+    (tmp_path / "evidence/summary.md").write_text("old\n")
+    (tmp_path / "README.md").write_text("hello\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_revision(tmp_path)
+    assert len(clean) == 40
+    (tmp_path / "evidence/summary.md").write_text("new\n")
+    (tmp_path / "evidence/extra.json").write_text("{}\n")
+    assert git_revision(tmp_path) == clean
+    (tmp_path / "README.md").write_text("edited\n")
+    assert git_revision(tmp_path) == clean + "-dirty"

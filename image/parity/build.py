@@ -31,7 +31,7 @@ from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
 from image.parity.sources import Sources
-from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
+from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, REPO, WORK
 
 BUILDER = "parity"
 LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
@@ -46,15 +46,15 @@ def source_date_epoch() -> int:
     return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
 
 
-def git_revision() -> str:
+def git_revision(repo: Path = REPO) -> str:
     """HEAD, with `-dirty` when the tree differs from it; evidence/ is output (an F1 run rewrites it while
     it builds), so changes there do not make the image's revision dirty."""
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=CONTRACT_PATH.parent)
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repo)
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", ":(top)", ":(top,exclude)evidence"],
         capture_output=True,
         text=True,
-        cwd=CONTRACT_PATH.parent,
+        cwd=repo,
     ).stdout.strip()
     rev = proc.stdout.strip() or "unknown"
     return rev + ("-dirty" if dirty and rev != "unknown" else "")
