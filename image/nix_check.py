@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from image.contract import Contract
-from image.nix_lock import NIX
+from image.nix_lock import NIX, nix_openclaw_node, root_inputs
 from image.paths import REPO
 
 STUBS = REPO / "tests" / "nix"
@@ -120,12 +120,11 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
 
 def lock_problems(flake_dir: Path, contract: Contract) -> list[str]:
     lock = json.loads((flake_dir / "flake.lock").read_text())
-    root = lock["nodes"][lock["root"]]
-    node = lock["nodes"][root["inputs"]["nix-openclaw"]]["locked"]
+    node = nix_openclaw_node(lock)["locked"]
     problems = []
     if node.get("type") != "github" or node.get("rev") != contract.raw["openclaw"]["nix_openclaw_rev"]:
         problems.append(f"flake.lock pins nix-openclaw {node}, contract {contract.raw['openclaw']['nix_openclaw_rev']}")
-    if root["inputs"].get("nixpkgs") != ["nix-openclaw", "nixpkgs"]:
+    if root_inputs(lock).get("nixpkgs") != ["nix-openclaw", "nixpkgs"]:
         problems.append("nixpkgs does not follow nix-openclaw/nixpkgs")
     for name, entry in lock["nodes"].items():
         locked = entry.get("locked")

@@ -42,10 +42,19 @@ def commit_time(git_dir: Path, rev: str) -> int:
     return int(out.strip())
 
 
+def root_inputs(lock: dict) -> dict:
+    """The flake's own inputs in a flake.lock: input name -> node name (or a `follows` path)."""
+    return lock["nodes"][lock["root"]]["inputs"]
+
+
+def nix_openclaw_node(lock: dict) -> dict:
+    """The flake.lock node of our nix-openclaw input (its `locked` and `original` entries)."""
+    return lock["nodes"][root_inputs(lock)["nix-openclaw"]]
+
+
 def github_node(lock: dict, rev: str, narhash: str, last_modified: int) -> dict:
     """The lock with its nix-openclaw node as a networked `nix flake lock` would write it."""
-    root = lock["nodes"][lock["root"]]
-    node = lock["nodes"][root["inputs"]["nix-openclaw"]]
+    node = nix_openclaw_node(lock)
     original = node["original"]
     node["locked"] = {
         "lastModified": last_modified,

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from image.contract import Contract
+from image.nix_lock import nix_openclaw_node
 from image.parity.debian import LOCK as DEBIAN_LOCK
 from image.parity.sources import Sources
 from image.paths import PINS, REPO
@@ -20,9 +21,7 @@ FLAKE_LOCK = REPO / "flake.lock"
 def nix_openclaw_lock(lock_path: Path = FLAKE_LOCK) -> dict | None:
     if not lock_path.exists():
         return None
-    lock = json.loads(lock_path.read_text())
-    root = lock["nodes"][lock["root"]]
-    node = lock["nodes"][root["inputs"]["nix-openclaw"]]
+    node = nix_openclaw_node(json.loads(lock_path.read_text()))
     return {k: node["locked"].get(k) for k in ("type", "owner", "repo", "rev", "narHash", "lastModified")}
 
 

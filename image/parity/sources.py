@@ -55,7 +55,7 @@ class Sources:
 
     @property
     def prune(self) -> dict:
-        return dict(self.raw.get("prune", {"keep_prebuilds": "linux-x64", "npm_packages": []}))
+        return dict(self.raw["prune"])
 
     @property
     def pypi(self) -> list[dict]:
