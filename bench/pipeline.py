@@ -69,9 +69,7 @@ def touched(name: str) -> dict:
 def clean_build() -> dict:
     for path in (BUILD / "parity-layers", CURRENT_IMAGE, PINS):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    for child in WORK.glob("*") if WORK.exists() else []:
-        if child.name != "npm-cache":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.rmtree(WORK, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "doit", "forget", *CHAIN], cwd=REPO, capture_output=True, check=True)
     seconds, ran = run_chain()
     return {"seconds": seconds, "ran": ran}

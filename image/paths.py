@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("OPENCLAW_NIX_BUILD", REPO / "build"))
 CACHE = Path(os.environ.get("OPENCLAW_NIX_CACHE", "/var/cache/openclaw-nix"))
 DOWNLOADS = CACHE / "downloads"
+NPM_CACHE = DOWNLOADS / "npm-cache"  # npm's own download cache: kept with the downloads, not the work trees
 WORK = Path(os.environ.get("OPENCLAW_NIX_WORK", CACHE / "work"))
 EVIDENCE = REPO / "evidence"
 

@@ -30,9 +30,7 @@ def clean(user: QaUser, clean_downloads: bool) -> None:
     user.podman("rmi", "--all", "--force")
     user.run(["rm", "-rf", str(user.home / "qa-volumes"), str(user.home / "openclaw")])
     shutil.rmtree(BUILD, ignore_errors=True)
-    for child in WORK.glob("*") if WORK.exists() else []:
-        if child.name != "npm-cache" or clean_downloads:  # npm's cache is a download cache
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.rmtree(WORK, ignore_errors=True)
     if clean_downloads:
         shutil.rmtree(DOWNLOADS, ignore_errors=True)
     EVIDENCE.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
 from image.parity.sources import Sources
-from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, REPO, WORK
+from image.paths import NPM_CACHE, PARITY_ARCHIVE, PARITY_LAYERS, REPO, WORK
 
 BUILDER = "parity"
 LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
@@ -86,7 +86,7 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
             "npm_config_update_notifier": "false",
             "npm_config_fund": "false",
             "npm_config_audit": "false",
-            "npm_config_cache": str(WORK / "npm-cache"),
+            "npm_config_cache": str(NPM_CACHE),
         }
         user_npmrc = Path(os.environ.get("HOME", "/root"), ".npmrc")
         if user_npmrc.exists():
