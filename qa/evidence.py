@@ -21,6 +21,11 @@ EVIDENCE_DIR = Path(os.environ.get("OPENCLAW_NIX_EVIDENCE", BUILD / "qa-evidence
 SECRETS: set[str] = set()
 
 
+def read_json(path: Path, default=None):
+    """A JSON file another step wrote, or `default` when that step has not run."""
+    return json.loads(path.read_text()) if path.exists() else default
+
+
 def write_json(path: Path, data) -> None:
     """Evidence JSON (QA scenarios, summaries, benchmark figures): indented, UTF-8, secrets redacted."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,15 +9,16 @@ reruns nothing. The smoke evidence becomes evidence/, with f1.json (timings, ima
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 
+from image import builder
 from image.load import CURRENT_IMAGE
-from image.paths import BUILD, DOWNLOADS, EVIDENCE, REPO, WORK
+from image.paths import BUILD, DOWNLOADS, EVIDENCE, PINS, REPO, WORK
+from qa.evidence import read_json, write_json
 from qa.podman import QaUser
 
 KEEP_IN_EVIDENCE = {"README.md", "bench"}  # bench figures come from `nox -s bench`, not F1
@@ -68,8 +69,8 @@ def replay(clean_downloads: bool = False) -> dict:
         shutil.copytree(SMOKE_EVIDENCE, EVIDENCE, dirs_exist_ok=True)
     if (BUILD / "entrypoint-tests.xml").exists():
         shutil.copy(BUILD / "entrypoint-tests.xml", EVIDENCE / "entrypoint-junit.xml")
-    summary = json.loads((EVIDENCE / "summary.json").read_text()) if (EVIDENCE / "summary.json").exists() else {}
-    image = json.loads(CURRENT_IMAGE.read_text()) if CURRENT_IMAGE.exists() else {}
+    summary = read_json(EVIDENCE / "summary.json", {})
+    image = read_json(CURRENT_IMAGE, {})
     versions = next(
         (s["facts"].get("versions") for s in summary.get("scenarios", []) if s["scenario"] == "t5_toolchain_versions"),
         None,
@@ -77,9 +78,7 @@ def replay(clean_downloads: bool = False) -> dict:
     record = {
         "outcome": outcome,
         "builder": image.get("builder"),
-        "builder_choice": json.loads((BUILD / "builder.json").read_text())
-        if (BUILD / "builder.json").exists()
-        else None,
+        "builder_choice": read_json(builder.CHOICE),
         "image_id": image.get("image_id"),
         "image_size_bytes": summary.get("image_size_bytes"),
         "archive_bytes": os.path.getsize(image["archive"]) if image.get("archive") else None,
@@ -89,9 +88,9 @@ def replay(clean_downloads: bool = False) -> dict:
         "clean_downloads": clean_downloads,
         "toolchain_versions": versions,
         "counts": summary.get("counts"),
-        "pins": json.loads((BUILD / "pins.json").read_text()) if (BUILD / "pins.json").exists() else None,
+        "pins": read_json(PINS),
     }
-    (EVIDENCE / "f1.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(EVIDENCE / "f1.json", record)
     print(f"[f1] {outcome}: {summary.get('counts')} in {record['total_s']} s -> {EVIDENCE}", flush=True)
     if outcome != "passed":
         raise SystemExit(f"F1 replay {outcome}: see {EVIDENCE / 'summary.md'}")
