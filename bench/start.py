@@ -28,7 +28,7 @@ from entry.openclaw_nix_entry import render, resolve_values
 from image.contract import Contract
 from image.load import current_image_meta
 from image.paths import EVIDENCE
-from image.template_check import openclaw_cli, with_local_plugins
+from image.template_check import host_env, openclaw_cli, with_local_plugins
 from qa.containers import TEST_TOKEN, Runner, Volumes
 from qa.evidence import Scenario, write_json
 from qa.podman import QaUser
@@ -96,18 +96,12 @@ def native_once(contract: Contract, config_text: str) -> list[float]:
             )
         )
         Path(tmp, "workspace").mkdir()
-        env = {
-            "PATH": f"{node.parent}:/usr/bin:/bin",
-            "HOME": tmp,
-            "OPENCLAW_CONFIG_PATH": str(config),
-            "OPENCLAW_STATE_DIR": f"{tmp}/state",
-            "NODE_COMPILE_CACHE": f"{tmp}/node-compile-cache",
-            **{
-                k: v
-                for k, v in contract.env.items()
-                if k.startswith("OPENCLAW_") and k not in ("OPENCLAW_CONFIG_PATH", "OPENCLAW_STATE_DIR")
-            },
+        image_settings = {
+            k: v
+            for k, v in contract.env.items()
+            if k.startswith("OPENCLAW_") and k not in ("OPENCLAW_CONFIG_PATH", "OPENCLAW_STATE_DIR")
         }
+        env = host_env(node, tmp, config, NODE_COMPILE_CACHE=f"{tmp}/node-compile-cache", **image_settings)
         port = 18950
         for _attempt in ("cold", "warm"):
             started = time.time()

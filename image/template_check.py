@@ -75,6 +75,18 @@ def with_local_plugins(config_text: str, contract: Contract) -> str:
     return config_text
 
 
+def host_env(node: Path, home: str, config: Path, **extra: str) -> dict[str, str]:
+    """Environment for the pinned openclaw run on this host: its own node first on PATH, and HOME,
+    config and state all inside `home` (a throwaway directory)."""
+    return {
+        "PATH": f"{node.parent}:/usr/bin:/bin",
+        "HOME": home,
+        "OPENCLAW_CONFIG_PATH": str(config),
+        "OPENCLAW_STATE_DIR": f"{home}/state",
+        **extra,
+    }
+
+
 def validate(config_text: str, contract: Contract) -> Validation:
     """Run the pinned `openclaw config validate --json` on `config_text`."""
     node, script = openclaw_cli()
@@ -82,16 +94,9 @@ def validate(config_text: str, contract: Contract) -> Validation:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp, "openclaw.json")
         cfg.write_text(config_text)
-        env = {
-            "PATH": f"{node.parent}:/usr/bin:/bin",
-            "HOME": tmp,
-            "OPENCLAW_CONFIG_PATH": str(cfg),
-            "OPENCLAW_STATE_DIR": f"{tmp}/state",
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-        }
         proc = subprocess.run(
             [str(node), str(script), "config", "validate", "--json"],
-            env=env,
+            env=host_env(node, tmp, cfg, OPENCLAW_NO_AUTO_UPDATE="1"),
             capture_output=True,
             text=True,
             timeout=180,
