@@ -44,10 +44,11 @@ def bench_template(contract: Contract) -> str:
     return text.replace(marker, "    whatsapp: {\n      enabled: false,")
 
 
+PORT = Contract.load().port
 PROBE = (
-    "while :; do t=$(date +%s.%N); if curl -fsS http://127.0.0.1:18789/healthz >/dev/null 2>&1; "
+    f"while :; do t=$(date +%s.%N); if curl -fsS http://127.0.0.1:{PORT}/healthz >/dev/null 2>&1; "
     f"then echo live $t; break; fi; sleep {POLL}; done; while :; do t=$(date +%s.%N); "
-    "if curl -fsS http://127.0.0.1:18789/readyz 2>/dev/null | grep -q '\"ready\":true'; then echo ready $t; "
+    f"if curl -fsS http://127.0.0.1:{PORT}/readyz 2>/dev/null | grep -q '\"ready\":true'; then echo ready $t; "
     f"break; fi; sleep {POLL}; done"
 )
 

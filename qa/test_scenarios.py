@@ -220,12 +220,12 @@ def test_t7_offline_start_plugins_loaded(runner, volumes, contract, scenario):
     scenario.fact("log_first_line_keys", sorted(first)[:8])
 
 
-def test_t7_network_port_reachable_from_host(runner, volumes, scenario, qa_user):
+def test_t7_network_port_reachable_from_host(runner, volumes, contract, scenario, qa_user):
     """T7: with the normal network and -p 127.0.0.1:PORT:18789 the gateway answers on the host."""
     name = "qa-network"
     port = 18000 + os.getpid() % 1000
     try:
-        gateway_up(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:18789"])
+        gateway_up(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:{contract.port}"])
         result = None
         for _ in range(40):
             result = subprocess.run(
