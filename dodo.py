@@ -209,6 +209,8 @@ def task_nix_check():
             REPO / "flake.lock",
             CONTRACT_PATH,
             *sorted(REPO.glob("nix/**/*.nix")),
+            *sorted(REPO.glob("tests/nix/**/*.nix")),
+            REPO / "image" / "nix_check.py",
             REPO / "tests" / "test_nix.py",
         ]
         if p.exists()

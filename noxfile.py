@@ -53,6 +53,8 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "bench/host.py")
     session.run(PY, "bench/entry_overhead.py", "--json", "evidence/bench/entry_overhead.json")
     session.run(PY, "bench/start.py")
+    session.run(PY, "bench/stop.py")
+    session.run(PY, "bench/vs_official.py")
     session.run(PY, "bench/size.py")
     session.run(PY, "bench/pipeline.py")
     session.run(PY, "-m", "image.docs")

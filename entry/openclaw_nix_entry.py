@@ -3,19 +3,27 @@
 
 Runs at every container start, as any uid, stdlib only. In order:
   1. check the environment: every required allowlisted variable is set (else stop, write nothing);
-  2. render the template in memory, substituting ${NAME} only for allowlisted names;
+  2. render the template, and the operator overlay if one is mounted, in memory, substituting ${NAME}
+     only for allowlisted names (an overlay naming any other variable is refused);
   3. check /state and /logs are writable and create the /state sub-directories;
-  4. empty /config (never the mount itself) and write openclaw.json atomically, mode 0600;
-  5. exec the command (default: the gateway), so signals reach it directly.
-`--check` does 1-4 and prints what it did instead of exec'ing.
+  4. empty /config (never the mount itself) and write openclaw.json atomically, mode 0600; with an
+     overlay, openclaw.json `$include`s the template then each overlay file (OpenClaw's own deep merge,
+     later wins) and the pinned `openclaw config validate` must accept it, else /config is left empty;
+  5. register the baked plugins as OpenClaw's managed npm installs (its plugin trust gate);
+  6. give a uid that has no passwd entry one, through nss_wrapper;
+  7. exec the command (default: the gateway), so signals reach it directly.
+`--check` does 1-6 and prints what it did instead of exec'ing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
+import pwd
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -25,6 +33,8 @@ PROG = "openclaw-nix"
 # The same token grammar OpenClaw's config loader uses: `$${NAME}` is a literal, `${NAME}` expands.
 TOKEN = re.compile(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}")
 EXPANDABLE = re.compile(r"\$(?=\{[A-Z_][A-Z0-9_]*\})")
+INCLUDE = re.compile(r"""["']?\$include["']?\s*:\s*(\[[^\]]*\]|"[^"]*"|'[^']*')""")
+QUOTED = re.compile(r""""([^"]*)"|'([^']*)'""")
 EX_CONFIG = 78  # sysexits: configuration error, the user has to change something
 
 
@@ -132,18 +142,209 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def overlay_files(mount: Path) -> list[Path]:
+    """The overlay's *.json5 files: the mount itself if it is a file, else its visible *.json5 in name
+    order (Kubernetes ConfigMap volumes add hidden `..data` entries: skipped)."""
+    if mount.is_file():
+        return [mount]
+    if not mount.is_dir():
+        return []
+    return sorted(p for p in mount.iterdir() if p.suffix == ".json5" and not p.name.startswith(".") and p.is_file())
+
+
+def render_overlay(path: Path, values: dict[str, str]) -> str:
+    """Render one overlay file like the template, refusing what would surprise its author."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise EntryError(f"overlay {path}: cannot read it ({getattr(err, 'strerror', None) or err})") from None
+    unknown = sorted({m.group(2) for m in TOKEN.finditer(text) if not m.group(1) and m.group(2) not in values})
+    if unknown:
+        raise EntryError(
+            f"overlay {path}: ${{{unknown[0]}}} is not an allowlisted variable ({', '.join(sorted(values))}); "
+            f"write $${{{unknown[0]}}} for a literal, or let OpenClaw read the variable from the environment"
+        )
+    for match in INCLUDE.finditer(text):
+        for quoted in QUOTED.finditer(match.group(1)):
+            target = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
+            normal = posixpath.normpath(target)
+            if target.startswith("/") or normal == ".." or normal.startswith("../"):
+                raise EntryError(
+                    f"overlay {path}: $include {target!r} escapes the overlay; include only files "
+                    "that sit in the overlay itself (they are copied to /config/overlay)"
+                )
+    return render(text, values)
+
+
+def run_openclaw(command: list[str], config: Path, env: dict[str, str]) -> tuple[int, dict]:
+    """Run a pinned `openclaw config … --json` on `config`: (exit code, parsed JSON output or {})."""
+    try:
+        proc = subprocess.run(
+            command, env={**env, "OPENCLAW_CONFIG_PATH": str(config)}, capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return 127, {"error": f"cannot run {command[0]!r} ({err})"}
+    try:
+        output = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        output = {"error": (proc.stderr or proc.stdout).strip()}
+    return proc.returncode, output if isinstance(output, dict) else {}
+
+
+def first_problem(report: dict) -> str:
+    """One line out of `openclaw config validate --json`'s report."""
+    issues = report.get("issues") or []
+    if issues and isinstance(issues[0], dict):
+        where = issues[0].get("path") or ""
+        return f"{where + ': ' if where else ''}{issues[0].get('message', issues[0])}"
+    detail = str(issues[0] if issues else report.get("error") or "no reason given").strip()
+    return detail.splitlines()[-1] if detail else "no reason given"
+
+
+def write_overlaid(config: Path, template: str, overlays: list[tuple[Path, str]], commands: dict, env: dict) -> None:
+    """Write template + overlay files next to `config` and an openclaw.json that `$include`s them in order.
+
+    The files are staged in a hidden directory of /config and moved in only once OpenClaw accepted
+    them. OpenClaw reads `logging` (the log file on /logs) before it resolves includes, so the merged
+    `logging` that OpenClaw itself reports is written beside the includes (a sibling key: same values).
+    On a bad overlay the one to blame is found by validating each on top of the template alone.
+    """
+    stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=config.parent))
+    try:
+        (stage / "overlay").mkdir()
+        write_atomically(stage / "template.json5", template)
+        names = []
+        for index, (source, text) in enumerate(overlays):
+            name = f"overlay/{index:02d}-{source.stem}.json5"
+            write_atomically(stage / name, text)
+            names.append(name)
+
+        def include(selected: list[str], **siblings: object) -> str:
+            return json.dumps({"$include": [f"./{n}" for n in ["template.json5", *selected]], **siblings}, indent=2)
+
+        write_atomically(stage / config.name, include(names) + "\n")
+        code, logging = run_openclaw(commands["config_logging"], stage / config.name, env)
+        if code != 0:
+            code, report = run_openclaw(commands["config_validate"], stage / config.name, env)
+            blamed, problem = ", ".join(str(s) for s, _ in overlays), first_problem(report)
+            for (source, _), name in zip(overlays, names, strict=True):
+                write_atomically(stage / config.name, include([name]) + "\n")
+                code, report = run_openclaw(commands["config_validate"], stage / config.name, env)
+                if code != 0:
+                    blamed, problem = str(source), first_problem(report)
+                    break
+            raise EntryError(f"overlay {blamed}: rejected by openclaw config validate: {problem}")
+        write_atomically(stage / config.name, include(names, logging=logging) + "\n")
+        for name in ["template.json5", "overlay", config.name]:  # openclaw.json last: complete when it appears
+            os.replace(stage / name, config.parent / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def trust_baked_plugins(contract: dict, root: Path) -> list[str]:
+    """Register each baked plugin as an install in OpenClaw's managed npm root ($OPENCLAW_STATE_DIR/npm).
+
+    OpenClaw opens its keyed store (which the Matrix channel needs) only to bundled plugins or to an
+    official package it has an install record for at the loaded path; plugins loaded from
+    `plugins.load.paths` have none. OpenClaw recovers such records from its managed npm root:
+    `package.json` dependencies whose `node_modules/<package>` resolves (after realpath) to the loaded
+    root. So each start writes the dependency (version read from the plugin itself) and a symlink to
+    the read-only root in the image: nothing is downloaded or copied, an image upgrade re-points it,
+    and OPENCLAW_NIX_MODE keeps `openclaw plugins install` from touching it. Other entries are kept.
+    """
+    npm_root = root / contract["env"]["OPENCLAW_STATE_DIR"].lstrip("/") / "npm"
+    manifest_path = npm_root / "package.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        manifest = {}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("dependencies"), dict):
+        manifest = {"name": "openclaw-managed-plugins", "private": True, **(manifest or {}), "dependencies": {}}
+    registered = []
+    for plugin_id in contract["openclaw"]["plugins"]:
+        image_root = f"{contract['image']['plugins_dir']}/{plugin_id}"
+        try:
+            package = json.loads((root / image_root.lstrip("/") / "package.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            print(f"{PROG}: warning: baked plugin {image_root} has no readable package.json", file=sys.stderr)
+            continue
+        name, version = package["name"], package["version"]
+        link = npm_root / "node_modules" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or not link.exists():
+            if not (link.is_symlink() and os.readlink(link) == image_root):
+                tmp = link.with_name(f".{link.name}.{os.getpid()}")
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(image_root)
+                os.replace(tmp, link)
+        else:
+            print(f"{PROG}: warning: {link} is a real directory, not the baked plugin: left alone", file=sys.stderr)
+            continue
+        manifest["dependencies"][name] = version
+        registered.append(f"{name}@{version}")
+    if registered:
+        write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return registered
+
+
+def passwd_env(contract: dict, root: Path, env: dict[str, str]) -> dict[str, str]:
+    """Env that gives a uid with no passwd entry one (nss_wrapper); {} when it has an entry.
+
+    Kubernetes runs an image as any uid without adding it to /etc/passwd, and node's os.userInfo(),
+    git and gemini-cli then fail. nss_wrapper (preloaded for the command and its children) serves a
+    passwd/group copy with the uid added, written under a tmpfs: the root filesystem stays read-only.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        pwd.getpwuid(uid)
+        return {}
+    except KeyError:
+        pass
+    spec = contract["passwd"]
+    library = root / spec["nss_wrapper"].lstrip("/")
+    home = contract["env"]["HOME"]
+    if not library.exists():
+        print(f"{PROG}: warning: uid {uid} has no passwd entry and {library} is missing", file=sys.stderr)
+        return {}
+    files = root / spec["dir"].lstrip("/")
+    try:
+        files.mkdir(parents=True, exist_ok=True)
+        passwd = Path("/etc/passwd").read_text(encoding="utf-8") if Path("/etc/passwd").exists() else ""
+        group = Path("/etc/group").read_text(encoding="utf-8") if Path("/etc/group").exists() else ""
+        passwd += f"{spec['user']}:x:{uid}:{gid}:{spec['user']}:{home}:/bin/sh\n"
+        if not any(line.split(":")[2:3] == [str(gid)] for line in group.splitlines()):
+            group += f"{spec['user']}:x:{gid}:\n"
+        write_atomically(files / "passwd", passwd)
+        write_atomically(files / "group", group)
+        os.chmod(files / "passwd", 0o644)
+        os.chmod(files / "group", 0o644)
+    except OSError as err:
+        print(f"{PROG}: warning: uid {uid} has no passwd entry and {files} is not writable ({err})", file=sys.stderr)
+        return {}
+    preload = " ".join(filter(None, [spec["nss_wrapper"], env.get("LD_PRELOAD", "")]))
+    return {
+        "LD_PRELOAD": preload,
+        "NSS_WRAPPER_PASSWD": f"{spec['dir']}/passwd",
+        "NSS_WRAPPER_GROUP": f"{spec['dir']}/group",
+        "USER": env.get("USER") or spec["user"],
+        "LOGNAME": env.get("LOGNAME") or spec["user"],
+    }
+
+
 def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -> Path:
-    """Steps 1-4: returns the written config path (under `root`, which is / in the image)."""
+    """Steps 1-5: returns the written config path (under `root`, which is / in the image)."""
     values, warnings = resolve_values(contract["allowlist"], env)
     try:
         rendered = render(template_path.read_text(encoding="utf-8"), values)
     except OSError as err:
         raise EntryError(f"cannot read the config template {template_path}: {err.strerror}") from None
-    for warning in warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
     def inside(container_path: str) -> Path:
         return root / container_path.lstrip("/")
+
+    overlays = [(f, render_overlay(f, values)) for f in overlay_files(inside(contract["volumes"]["overlay"]["path"]))]
+    for warning in warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
     fix = (
         "Mount a directory this uid owns: podman run --userns=keep-id --user $(id -u):$(id -g) "
@@ -158,7 +359,11 @@ def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -
     config = inside(contract["env"]["OPENCLAW_CONFIG_PATH"])
     require_writable(config.parent, fix.format(vol=contract["volumes"]["config"]["path"]))
     empty_dir(config.parent)
-    write_atomically(config, rendered)
+    if overlays:
+        write_overlaid(config, rendered, overlays, contract["image"], env)
+    else:
+        write_atomically(config, rendered)
+    trust_baked_plugins(contract, root)
     return config
 
 
@@ -182,6 +387,7 @@ def main(argv: list[str]) -> int:
     except EntryError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EX_CONFIG
+    os.environ.update(passwd_env(contract, root, dict(os.environ)))
     command = args or contract["image"]["cmd"]
     if check:
         print(f"{PROG}: seeded {config}; would exec: {' '.join(command)}")

@@ -30,6 +30,7 @@ def image_config(contract: Contract, layers: list[tuple[str, Layer]], labels: di
             "Entrypoint": contract.entrypoint,
             "Cmd": contract.cmd,
             "ExposedPorts": contract.exposed_ports,
+            "Healthcheck": contract.healthcheck,
             "Labels": labels,
         },
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for _, layer in layers]},

@@ -30,7 +30,11 @@ def probe_nix() -> tuple[bool, str]:
     if shutil.which("nix") is None:
         return False, "nix is not installed"
     proc = subprocess.run(
-        ["nix", "build", "--dry-run", "--no-link", FLAKE_ATTR], cwd=REPO, capture_output=True, text=True, timeout=300
+        ["nix", "build", "--dry-run", "--no-link", "--accept-flake-config", FLAKE_ATTR],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode == 0:
         return True, "nix build --dry-run succeeded"

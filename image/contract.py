@@ -85,6 +85,28 @@ class Contract:
         return dict(self.raw["volumes"])
 
     @property
+    def mount_points(self) -> list[str]:
+        """Volume paths the image creates (an optional mount such as the overlay is left out: absent = unused)."""
+        return [v["path"] for v in self.raw["volumes"].values() if not v.get("optional")]
+
+    @property
+    def healthcheck(self) -> dict:
+        """The image config's Healthcheck, as docker and podman store it (durations in nanoseconds)."""
+        hc = self.raw["image"]["healthcheck"]
+        seconds = 1_000_000_000
+        return {
+            "Test": list(hc["test"]),
+            "Interval": hc["interval"] * seconds,
+            "Timeout": hc["timeout"] * seconds,
+            "StartPeriod": hc["start_period"] * seconds,
+            "Retries": hc["retries"],
+        }
+
+    @property
+    def nss_wrapper(self) -> str:
+        return self.raw["passwd"]["nss_wrapper"]
+
+    @property
     def allowlist(self) -> list[dict]:
         return list(self.raw["allowlist"])
 

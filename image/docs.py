@@ -19,11 +19,13 @@ SECTION = re.compile(r"(<!-- contract:(\w+) -->\n)(.*?)(<!-- /contract:\2 -->)",
 
 
 def volumes(c: Contract) -> str:
+    def kind(v: dict) -> str:
+        if v.get("optional"):
+            return "optional, read-only" if v.get("read_only") else "optional"
+        return "yes" if v["persistent"] else "no (re-seeded each start)"
+
     rows = ["| path | persistent | holds |", "|---|---|---|"]
-    rows += [
-        f"| `{v['path']}` | {'yes' if v['persistent'] else 'no (re-seeded each start)'} | {v['purpose']} |"
-        for v in c.volumes.values()
-    ]
+    rows += [f"| `{v['path']}` | {kind(v)} | {v['purpose']} |" for v in c.volumes.values()]
     return "\n".join(rows)
 
 
@@ -82,6 +84,25 @@ def performance(c: Contract) -> str:
         ]
         out += [f"| {label} | {m['container'][k]} s | {m['native'][k]} s | {r[k]} |" for k, label in labels.items()]
         out.append("")
+    stop = _bench("stop")
+    if stop:
+        m, r, n = stop["median_s"], stop["ratio_after_before"], stop["non_zero_exits"]
+        labels = {
+            "first_live_s": "first start to `/healthz` live",
+            "restart_live_s": "restart to `/healthz` live",
+            "first_stop_s": "`podman stop` after the first start",
+            "restart_stop_s": "`podman stop` after a restart",
+        }
+        out += [
+            f"| stop fix (median of {stop['runs']}, same image) | before (launcher re-spawn) | after | after/before |",
+            "|---|---|---|---|",
+        ]
+        out += [f"| {label} | {m['before'][k]} s | {m['after'][k]} s | {r[k]} |" for k, label in labels.items()]
+        stops = 2 * stop["runs"]
+        out += [f"| non-zero exit codes | {n['before']} of {stops} | {n['after']} of {stops} | |", ""]
+    vs = _bench("vs_official")
+    if vs:
+        out += vs_official_table(vs)
     if entry:
         out.append(
             f"Entrypoint before exec: {entry['overhead_ms']} ms over a bare `python3 -c pass` "
@@ -119,6 +140,43 @@ def performance(c: Contract) -> str:
                 f"{', '.join(r['ran']) or '(nothing)'}{extra} |"
             )
     return "\n".join(out).strip() or "Not measured yet: run `.venv/bin/nox -s bench`."
+
+
+def vs_official_table(vs: dict) -> list[str]:
+    """bench/vs_official.py: our image against the official-style baseline, interleaved in one run."""
+    ref = vs["reference"]
+    ours = next(s for s in vs["sides"] if s != ref)
+    med, spread, size = vs["median"], vs["spread"], vs["image_size_bytes"]
+    load = vs["load_avg"]
+
+    def cell(side: str, key: str, unit: str) -> str:
+        low, high = spread[side][key]
+        return f"{med[side][key]} {unit} ({low}–{high})"
+
+    rows = {
+        "first start to `/healthz` live": ("first_live_s", "s"),
+        "restart to `/healthz` live": ("restart_live_s", "s"),
+        "RSS of all container processes, 10 s after live": ("first_rss_mb", "MB"),
+        "`podman stop`": ("first_stop_s", "s"),
+    }
+    out = [
+        f"| vs official-style image (median of {vs['runs']}, min–max; load {load['before'][0]}–{load['after'][0]} "
+        f"on {load['cpus']} cores) | ours | official-style | ratio |",
+        "|---|---|---|---|",
+    ]
+    for label, (key, unit) in rows.items():
+        ratio = round(med[ours][key] / med[ref][key], 2)
+        out.append(f"| {label} | {cell(ours, key, unit)} | {cell(ref, key, unit)} | {ratio} |")
+    out += [
+        f"| image size (`podman image inspect`) | {size[ours] / 1e6:.0f} MB | {size[ref] / 1e6:.0f} MB | "
+        f"{vs['ratio'][ours]['image size']} |",
+        "",
+        "Official-style = Debian minbase + ca-certificates + tini + curl, the same node, `npm install -g openclaw` "
+        "and plugin layers, tini running the gateway directly, the same rendered config "
+        "(`bench/baseline.py`); goals: start ≤ 0.7, restart ≤ 0.6, RSS ≤ 1.0, image ≤ 1.0 GB.",
+        "",
+    ]
+    return out
 
 
 RENDERERS = {

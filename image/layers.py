@@ -2,8 +2,10 @@
 
 Every entry is owned by root (OpenClaw refuses plugin files owned by another uid), has its
 mtime clamped to SOURCE_DATE_EPOCH, is emitted in sorted order, and loses world-write except the
-directories the contract wants 1777. Hardlinks in staged trees become regular files: OpenClaw
-rejects hardlinked plugin files outside Nix mode.
+directories the contract wants 1777. No file keeps a setuid/setgid bit (CIS Docker Benchmark 4.8):
+nothing in the image may gain privileges; it runs as any non-root uid and needs none.
+Hardlinks in staged trees become regular files: OpenClaw rejects hardlinked plugin files outside
+Nix mode.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
         info.mode = 0o1777
     else:
         info.mode &= ~0o002
+    if not info.isdir():
+        info.mode &= ~0o6000
     info.pax_headers = {}
     return info
 

@@ -29,7 +29,11 @@ def archive_image_id(archive: Path) -> str:
 def build(out: Path = NIX_ARCHIVE) -> dict:
     contract = Contract.load()
     print("[image] nix build .#openclaw-nix-image", flush=True)
-    subprocess.run(["nix", "build", ".#openclaw-nix-image", "--out-link", str(RESULT_LINK)], cwd=REPO, check=True)
+    # --accept-flake-config: use flake.nix's nixConfig (nix-openclaw's binary cache); without it OpenClaw
+    # and every plugin are compiled from source. A multi-user daemon still honours it only where root
+    # trusts that cache (README, "Build with Nix").
+    cmd = ["nix", "build", "--accept-flake-config", ".#openclaw-nix-image", "--out-link", str(RESULT_LINK)]
+    subprocess.run(cmd, cwd=REPO, check=True)
     tmp = out.with_suffix(".partial")
     with tmp.open("wb") as fh:
         subprocess.run([str(RESULT_LINK)], stdout=fh, check=True)

@@ -1,9 +1,11 @@
 """Offline checks of the Nix flake: everything about it that can be proven without nixpkgs.
 
 The flake is evaluated against two stub flakes (tests/nix/) that stand in for nixpkgs and
-nix-openclaw: their dockerTools.streamLayeredImage hands back its arguments, so the checks see
-exactly what flake.nix would pass to the real nixpkgs. `problems()` returns what is wrong (empty
-list: all good); without `nix` the caller must report "not run", never "pass".
+nix-openclaw: their dockerTools.streamLayeredImage takes exactly the real function's arguments,
+hands them back, and models how the real one merges `contents` into the image root, so the checks
+see exactly what flake.nix would pass to the real nixpkgs and which top-level entries the image
+root would get. `problems()` returns what is wrong (empty list: all good); without `nix` the caller
+must report "not run", never "pass".
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from image.contract import Contract
@@ -19,6 +22,10 @@ from image.paths import REPO
 
 STUBS = REPO / "tests" / "nix"
 ATTR = "packages.x86_64-linux.openclaw-nix-image"
+# streamLayeredImage arguments present in every nixpkgs version read (2024 to late 2025, see the stub):
+# the image passes only these, so it does not depend on which revision's extras the pin has.
+STABLE_STREAM_ARGS = {"name", "tag", "fromImage", "contents", "config", "extraCommands", "fakeRootCommands"}
+STABLE_STREAM_ARGS |= {"maxLayers", "created", "uid", "gid", "uname", "gname", "includeStorePaths", "passthru"}
 
 
 class NixUnavailable(RuntimeError):
@@ -47,13 +54,19 @@ def overrides() -> list[str]:
     ]
 
 
+def nix_error(stderr: str) -> str:
+    """The error Nix reports, without the lock-file chatter the input overrides print before it."""
+    start = stderr.find("error:")
+    return (stderr[start:] if start >= 0 else stderr).strip()[:800]
+
+
 def nix_eval(flake_dir: Path, attr: str, apply: str | None = None) -> object:
     cmd = [*NIX, "eval", "--json", f"{flake_ref(flake_dir)}#{ATTR}{attr}", *overrides()]
     if apply:
         cmd += ["--apply", apply]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:  # nix may print partial JSON before failing: trust the exit code
-        raise RuntimeError(f"nix eval {attr} failed: {proc.stderr.strip()[-1200:]}")
+        raise RuntimeError(f"nix eval {attr} failed: {nix_error(proc.stderr)}")
     return json.loads(proc.stdout)
 
 
@@ -75,15 +88,83 @@ def flake_check_problems(flake_dir: Path) -> list[str]:
         text=True,
         timeout=300,
     )
-    return [] if proc.returncode == 0 else [f"nix flake check --no-build failed: {proc.stderr.strip()[-600:]}"]
+    return [] if proc.returncode == 0 else [f"nix flake check --no-build failed: {nix_error(proc.stderr)}"]
+
+
+def top_entry(path: str) -> str:
+    """The image-root entry a path lives under: "/opt/openclaw-nix/x" -> "opt"."""
+    return path.strip("/").split("/")[0]
+
+
+def expected_root(contract: Contract) -> list[str]:
+    """The image root's top-level listing the contract implies, and nothing more.
+
+    The paths it names (app, plugins, nss_wrapper, SSL_CERT_FILE, the passwd scratch dir, the mount
+    points of the non-optional volumes, the PATH dirs outside those volumes), plus /nix (the store
+    layers) and /var (/var/tmp scratch, fakeNss's /var/empty).
+    """
+    mounts = contract.mount_points
+    path_dirs = [d for d in contract.env["PATH"].split(":") if not any(d.startswith(m + "/") for m in mounts)]
+    named = [
+        contract.app_dir,
+        contract.raw["image"]["plugins_dir"],
+        contract.nss_wrapper,
+        contract.env["SSL_CERT_FILE"],
+        contract.raw["passwd"]["dir"],
+        *mounts,
+        *path_dirs,
+    ]
+    return sorted({top_entry(p) for p in named} | {"nix", "var"})
+
+
+def image_root(entries: dict[str, str], extra_commands: str) -> list[str]:
+    """Top-level listing of the image root: the merged contents, then extraCommands run on it for real.
+
+    extraCommands is shell the real build runs inside the merged tree (nixpkgs: `cd old_out; eval
+    "$extraCommands"`); running it here on a skeleton of that tree shows what it adds.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, kind in entries.items():
+            if kind == "dir":
+                (root / name).mkdir()
+            else:
+                (root / name).touch()
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", extra_commands], cwd=root, capture_output=True, text=True, timeout=60
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"extraCommands failed: {proc.stderr.strip()[-600:]}")
+        return sorted(p.name for p in root.iterdir())
+
+
+def root_problems(flake_dir: Path, contract: Contract) -> list[str]:
+    """The image root holds exactly what the contract names: no package spread over /."""
+    try:
+        model = nix_eval(flake_dir, ".imageRoot")
+        extra = nix_eval(flake_dir, ".streamArgs", 'a: a.extraCommands or ""')
+        listing = image_root(model["entries"], extra)
+    except RuntimeError as err:
+        return [str(err)]
+    problems = [f"contents collide at {c} (the image keeps the first, silently)" for c in model["collisions"]]
+    expected = expected_root(contract)
+    if listing != expected:
+        unexpected = sorted(set(listing) - set(expected))
+        missing = sorted(set(expected) - set(listing))
+        problems.append(f"image root {listing} != contract {expected}: unexpected {unexpected}, missing {missing}")
+    for volume in contract.volumes.values():
+        if volume.get("optional") and top_entry(volume["path"]) in listing:
+            problems.append(f"optional volume {volume['path']} is created in the image (must exist only when mounted)")
+    return problems
 
 
 def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
     try:
         config = nix_eval(flake_dir, ".passthru.imageConfig")
         args = nix_eval(flake_dir, ".streamArgs", "a: { inherit (a) name tag extraCommands; }")
-        passthru = nix_eval(flake_dir, ".passthru", "p: { inherit (p) contentNames toolchain pluginRoots; }")
-        scripts = nix_eval(flake_dir, ".streamArgs.contents", 'cs: map (c: c.buildScript or "") cs')
+        arg_names = nix_eval(flake_dir, ".streamArgs", "builtins.attrNames")
+        passthru = nix_eval(flake_dir, ".passthru", "p: { inherit (p) contentNames onPathNames toolchain rootLinks; }")
+        scripts = nix_eval(flake_dir, ".streamArgs.contents", 'cs: map (c: c.buildCommand or "") cs')
     except RuntimeError as err:
         return [str(err)]
     problems = []
@@ -97,24 +178,39 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
     expect(config.get("ExposedPorts") == contract.exposed_ports, f"ExposedPorts {config.get('ExposedPorts')}")
     expect(config.get("Entrypoint") == contract.entrypoint, f"Entrypoint {config.get('Entrypoint')}")
     expect(config.get("Cmd") == contract.cmd, f"Cmd {config.get('Cmd')}")
+    expect(
+        config.get("Healthcheck") == contract.healthcheck,
+        f"Healthcheck {config.get('Healthcheck')} != contract {contract.healthcheck}",
+    )
     labels = config.get("Labels", {})
     expect(labels.get("io.openclaw-nix.builder") == "nix", "label io.openclaw-nix.builder != nix")
     expect(labels.get("org.opencontainers.image.version") == contract.openclaw_version, "version label wrong")
     expect(f"{args['name']}:{args['tag']}" == contract.image_ref, f"name:tag {args['name']}:{args['tag']}")
-    names = set(passthru["contentNames"])
+    unsure = sorted(set(arg_names) - STABLE_STREAM_ARGS)
+    expect(not unsure, f"streamLayeredImage arguments {unsure} are not in every nixpkgs version read")
     tools = passthru["toolchain"]
     expect(sorted(tools) == sorted(t.name for t in contract.toolchain), f"toolchain {sorted(tools)}")
-    expect(all(pkg in names for pkg in tools.values()), f"toolchain packages missing from contents: {tools}")
-    roots = passthru["pluginRoots"]
-    expect(sorted(roots) == sorted(contract.plugin_path(p) for p in contract.plugins), f"plugin roots {roots}")
-    expect(all(pkg in names for pkg in roots.values()), "plugin packages missing from contents")
+    on_path = set(passthru["onPathNames"])
+    expect(all(pkg in on_path for pkg in tools.values()), f"toolchain packages not on PATH: {tools}")
+    links = passthru["rootLinks"]
+    script = "\n".join(scripts)
+    for plugin in contract.plugins:
+        target = links.get(contract.plugin_path(plugin), "")
+        expect(f"-openclaw-runtime-plugin-{plugin}-" in target, f"{contract.plugin_path(plugin)} -> {target!r}")
+    nss = links.get(contract.nss_wrapper, "")
+    expect(
+        "-nss_wrapper-" in nss and nss.endswith("/lib/libnss_wrapper.so"),
+        f"{contract.nss_wrapper} -> {links.get(contract.nss_wrapper)!r}, not nixpkgs' nss_wrapper library",
+    )
+    for path, target in links.items():
+        expect(f"ln -s {target} $out{path}" in script, f"no layer links {path} -> {target}")
     app = next((s for s in scripts if "openclaw_nix_entry.py" in s), "")
-    for needed in ("openclaw_nix_entry.py", "contract.toml", contract.template_path.name, contract.entrypoint[-1]):
+    for needed in ("openclaw_nix_entry.py", "contract.toml", contract.template_path.name):
         expect(needed in app, f"the app layer does not install {needed}")
-    for volume in contract.volumes.values():
-        expect(f".{volume['path']}" in args["extraCommands"], f"{volume['path']} is not created")
+    expect(f"$out/bin/{contract.entrypoint[-1]}" in script, f"{contract.entrypoint[-1]} is not on PATH")
+    for path in contract.mount_points:
+        expect(f".{path}" in args["extraCommands"], f"{path} is not created")
     expect("chmod 1777" in args["extraCommands"], "mount points are not 1777")
-    expect(contract.env["SSL_CERT_FILE"] in args["extraCommands"], "SSL_CERT_FILE path is not provided")
     return problems
 
 
@@ -140,5 +236,6 @@ def problems(flake_dir: Path = REPO) -> list[str]:
         parse_problems(flake_dir)
         + lock_problems(flake_dir, contract)
         + config_problems(flake_dir, contract)
+        + root_problems(flake_dir, contract)
         + flake_check_problems(flake_dir)
     )

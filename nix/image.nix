@@ -1,6 +1,27 @@
 # The openclaw-nix OCI image: nix-openclaw's gateway + runtime plugins + the toolchain, laid out
-# and configured exactly as image/contract.toml says (Env, ports, entrypoint, volumes, plugin
-# paths all come from it: there is no second list here).
+# and configured exactly as image/contract.toml says (Env, ports, entrypoint, healthcheck, volumes,
+# plugin and nss_wrapper paths all come from it: there is no second list here).
+#
+# Image root. dockerTools.streamLayeredImage merges every `contents` entry into `/` (its
+# customisation layer is a symlinkJoin of them; a file already there is skipped silently), so a
+# package put into `contents` spreads its top-level dirs over the root: a plugin root would put
+# package.json, dist/ and node_modules/ at /, where node resolves modules for every process. So
+# `contents` holds only trees made here for the root, nothing else:
+#   app       ${app_dir}: entrypoint, contract, template (copies)
+#   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root,
+#             passwd.nss_wrapper -> nixpkgs' libnss_wrapper.so, SSL_CERT_FILE -> cacert's bundle
+#   binDirs   /bin and /usr/bin: one symlink per executable of every package on PATH
+#   fakeNss   /etc/passwd and /etc/group (root, nobody); /var/empty
+# plus, from extraCommands, the volumes' mount points (not the optional ones: an optional volume
+# exists only when mounted) and /tmp, /var/tmp, all mode 1777. Everything else (the gateway, the
+# plugins, the toolchain, their libraries) is only in /nix/store, reached through those links; the
+# store paths come into the image as layers because the links refer to them.
+#
+# PATH. The contract's PATH ends in /usr/local/bin:/usr/bin:/bin. `binDirs` links each executable of
+# the gateway, tini, the shell basics and the toolchain (deduplicated) into both /bin and /usr/bin,
+# so `#!/usr/bin/env node`, `/bin/sh` and a bare `git` all resolve, as on the parity (Debian) image.
+# Two packages providing the same executable name fail the build (`ln` refuses to overwrite) instead
+# of one silently shadowing the other.
 #
 # Written with builtins only (no nixpkgs lib) so the offline checks can evaluate it against small
 # stub inputs; see tests/nix/.
@@ -19,6 +40,18 @@ let
   appDir = image.app_dir;
   # The entrypoint's own name: the last word of the image entrypoint (after the init).
   entrypointName = builtins.elemAt image.entrypoint (builtins.length image.entrypoint - 1);
+  # "/opt/openclaw-nix/lib/x.so" -> "opt": the image-root entry a path lives under.
+  topOf = path: builtins.head (builtins.filter (s: builtins.isString s && s != "") (builtins.split "/" path));
+  # What a tree made here puts at the image root (read by the offline check's stub streamLayeredImage).
+  rootDirs =
+    paths:
+    builtins.listToAttrs (
+      map (path: {
+        name = topOf path;
+        value = "dir";
+      }) paths
+    );
+  uniqueList = builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
   python = pkgs.python3.withPackages (ps: [
     ps.pip
     ps.requests
@@ -43,44 +76,81 @@ let
   };
   toolchain = map (tool: toolPackages.${tool.name}) contract.toolchain;
 
-  # The entrypoint, contract and template at app_dir, and the entrypoint on PATH.
-  app = pkgs.runCommand "openclaw-nix-app" { } ''
-    mkdir -p $out${appDir} $out/bin
+  # Packages whose bin/ is on PATH: the init, a usable shell for `podman exec` and the QA scenarios
+  # (both builders ship these), tar/gzip for backup/restore of /state (README), the toolchain.
+  onPath = uniqueList (
+    [
+      pkgs.tini
+      pkgs.bashInteractive
+      pkgs.coreutils
+      pkgs.gnugrep
+      pkgs.gnused
+      pkgs.findutils
+      pkgs.gnutar
+      pkgs.gzip
+      gateway
+    ]
+    ++ toolchain
+  );
+
+  # The entrypoint, contract and template at app_dir.
+  app = pkgs.runCommand "openclaw-nix-app" { passthru.rootEntries = rootDirs [ appDir ]; } ''
+    mkdir -p $out${appDir}
     cp ${entry} $out${appDir}/openclaw_nix_entry.py
     cp ${contractFile} $out${appDir}/contract.toml
     cp ${template} $out${appDir}/${contract.openclaw.config_template}
     chmod 0755 $out${appDir}/openclaw_nix_entry.py
-    ln -s $out${appDir}/openclaw_nix_entry.py $out/bin/${entrypointName}
   '';
 
-  # Plugin roots at the path the template loads them from (the parity image uses the same path).
-  pluginLinks = pkgs.runCommand "openclaw-nix-plugin-links" { } (
-    "mkdir -p $out${image.plugins_dir}\n"
-    + builtins.concatStringsSep "\n" (
-      map (id: "ln -s ${plugins.${id}} $out${image.plugins_dir}/${id}") contract.openclaw.plugins
+  # Symlinks at the contract's paths. The plugin roots sit at the path the template loads them from
+  # (the parity image uses the same path); nss_wrapper where the entrypoint preloads it for a uid
+  # with no passwd entry; the CA bundle where SSL_CERT_FILE points.
+  links =
+    builtins.listToAttrs (
+      map (id: {
+        name = "${image.plugins_dir}/${id}";
+        value = "${plugins.${id}}";
+      }) contract.openclaw.plugins
+    )
+    // {
+      ${contract.passwd.nss_wrapper} = "${pkgs.nss_wrapper}/lib/libnss_wrapper.so";
+      ${contract.env.SSL_CERT_FILE} = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
+    };
+  rootLinks = pkgs.runCommand "openclaw-nix-links" { passthru.rootEntries = rootDirs (builtins.attrNames links); } (
+    builtins.concatStringsSep "\n" (
+      map (path: "mkdir -p $out${dirOf path}\nln -s ${links.${path}} $out${path}") (builtins.attrNames links)
     )
   );
 
+  binDirs = pkgs.runCommand "openclaw-nix-bin" { passthru.rootEntries = rootDirs [ "/bin" "/usr/bin" ]; } ''
+    mkdir -p $out/bin $out/usr/bin
+    for pkg in ${builtins.concatStringsSep " " (map toString onPath)}; do
+      if [ ! -d "$pkg/bin" ]; then echo "$pkg has no bin/" >&2; exit 1; fi
+      for exe in "$pkg"/bin/*; do
+        ln -s "$exe" "$out/bin/"
+        ln -s "$exe" "$out/usr/bin/"
+      done
+    done
+    ln -s ${app}${appDir}/openclaw_nix_entry.py $out/bin/${entrypointName}
+    ln -s ${app}${appDir}/openclaw_nix_entry.py $out/usr/bin/${entrypointName}
+  '';
+
   contents = [
     app
-    pluginLinks
-    gateway
-    pkgs.tini
-    # a usable shell for `podman exec` and the QA scenarios (both builders ship these)
-    pkgs.bashInteractive
-    pkgs.coreutils
-    pkgs.gnugrep
-    pkgs.gnused
-    pkgs.findutils
-    pkgs.gnutar # backup/restore of /state through `kubectl exec … tar` (README)
-    pkgs.gzip
-    pkgs.cacert
-    pkgs.dockerTools.binSh
-    pkgs.dockerTools.usrBinEnv
-    pkgs.dockerTools.fakeNss # /etc/passwd + group: root and nobody; podman adds the run uid
-  ]
-  ++ toolchain
-  ++ map (id: plugins.${id}) contract.openclaw.plugins;
+    rootLinks
+    binDirs
+    pkgs.dockerTools.fakeNss # /etc/passwd + group: root and nobody; the entrypoint adds a missing uid
+  ];
+
+  # Mount points of the volumes that always exist (an optional one, e.g. the read-only overlay, is not
+  # created: its absence means "not mounted"), and scratch dirs; all writable by any uid.
+  mountPoints = map (v: "." + v.path) (
+    builtins.filter (v: !(v.optional or false)) (builtins.attrValues contract.volumes)
+  );
+  scratch = builtins.concatStringsSep " " (mountPoints ++ [ "./tmp" "./var/tmp" ]);
+
+  seconds = s: s * 1000000000; # the docker config's Healthcheck durations are nanoseconds
+  healthcheck = image.healthcheck;
 
   config = {
     Entrypoint = image.entrypoint;
@@ -92,6 +162,14 @@ let
         value = { };
       }) image.ports
     );
+    # Same field names and units as the parity builder's docker config.
+    Healthcheck = {
+      Test = healthcheck.test;
+      Interval = seconds healthcheck.interval;
+      Timeout = seconds healthcheck.timeout;
+      StartPeriod = seconds healthcheck.start_period;
+      Retries = healthcheck.retries;
+    };
     Labels = {
       "org.opencontainers.image.title" = "openclaw-nix";
       "org.opencontainers.image.source" = image.source;
@@ -107,28 +185,21 @@ pkgs.dockerTools.streamLayeredImage {
   name = image.name;
   tag = image.tag;
   inherit contents config;
-  # Mount points and scratch dirs writable by any uid; the contract's SSL_CERT_FILE path.
   extraCommands = ''
-    mkdir -p ${builtins.concatStringsSep " " (map (v: "." + v.path) (builtins.attrValues contract.volumes))} tmp var/tmp
-    chmod 1777 ${builtins.concatStringsSep " " (map (v: "." + v.path) (builtins.attrValues contract.volumes))} tmp var/tmp
-    mkdir -p .$(dirname ${contract.env.SSL_CERT_FILE})
-    ln -sf ${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt .${contract.env.SSL_CERT_FILE}
+    mkdir -p ${scratch}
+    chmod 1777 ${scratch}
   '';
   passthru = {
     imageConfig = config;
     contentNames = map (drv: drv.name) contents;
+    onPathNames = map (drv: drv.name) onPath;
     toolchain = builtins.listToAttrs (
       map (tool: {
         name = tool.name;
         value = toolPackages.${tool.name}.name;
       }) contract.toolchain
     );
-    pluginRoots = builtins.listToAttrs (
-      map (id: {
-        name = "${image.plugins_dir}/${id}";
-        value = plugins.${id}.name;
-      }) contract.openclaw.plugins
-    );
+    rootLinks = links;
     inherit revision;
   };
 }

@@ -7,7 +7,9 @@ import json
 import os
 import secrets
 import shlex
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,26 @@ CONTRACT = Contract.load()
 # A throwaway token per QA run: never a literal in the repo, never reused.
 TEST_TOKEN = "qa-" + secrets.token_hex(12)
 SECRETS.add(TEST_TOKEN)
+
+
+def poll(condition: Callable[[], object], deadline_s: float, what: str, interval: float = 0.25):
+    """Call `condition` until it returns something truthy (returned) or `deadline_s` passes (AssertionError
+    naming `what`). The one way scenarios wait: on a condition, with a deadline, never a bare sleep."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for publishing a container port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

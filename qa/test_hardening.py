@@ -23,24 +23,28 @@ from qa.podman import AS_QA_USER, keep_id_flags
 pytestmark = pytest.mark.container
 K8S_UID = 12345
 TMPFS = ["--tmpfs", "/config:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/tmp:rw,mode=1777"]
-RESTRICTED = [
-    "--read-only",
-    *TMPFS,
-    "--user",
-    f"{K8S_UID}:{K8S_UID}",
-    "--passwd=false",
-    "--cap-drop=ALL",
-    "--security-opt",
-    "no-new-privileges",
-]
 
 
-def restricted_runner(runner: Runner, volumes: Volumes) -> Runner:
+def restricted_flags(uid: int = K8S_UID) -> list[str]:
+    """Kubernetes' restricted runtime in podman flags: read-only root, a uid with no passwd entry."""
+    return [
+        "--read-only",
+        *TMPFS,
+        "--user",
+        f"{uid}:{uid}",
+        "--passwd=false",
+        "--cap-drop=ALL",
+        "--security-opt",
+        "no-new-privileges",
+    ]
+
+
+def restricted_runner(runner: Runner, volumes: Volumes, uid: int = K8S_UID) -> Runner:
     """A runner as Kubernetes runs the pod; the volumes are given to the uid the way fsGroup would."""
     runner.user.run(
-        ["podman", "unshare", "chown", "-R", f"{K8S_UID}:{K8S_UID}", str(volumes.state), str(volumes.logs)], check=True
+        ["podman", "unshare", "chown", "-R", f"{uid}:{uid}", str(volumes.state), str(volumes.logs)], check=True
     )
-    return Runner(runner.user, runner.image, runner.scenario, identity=RESTRICTED)
+    return Runner(runner.user, runner.image, runner.scenario, identity=restricted_flags(uid))
 
 
 def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario):

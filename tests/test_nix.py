@@ -67,9 +67,107 @@ def test_broken_env_generation_is_caught(tmp_path):
     assert any(p.startswith("Env ") for p in nix_check.problems(flake))
 
 
-def test_missing_plugin_is_caught(tmp_path):
-    flake = broken_copy(tmp_path, "nix/image.nix", "++ map (id: plugins.${id}) contract.openclaw.plugins", "")
-    assert "plugin packages missing from contents" in nix_check.problems(flake)
+def test_misplaced_plugin_link_is_caught(tmp_path):
+    flake = broken_copy(tmp_path, "nix/image.nix", 'name = "${image.plugins_dir}/${id}";', 'name = "/opt/${id}";')
+    found = nix_check.problems(flake)
+    assert any(p.startswith("/opt/openclaw/plugins/matrix -> ''") for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("package", "spread"),
+    [
+        ("(plugins.matrix)", ["dist", "node_modules", "openclaw.plugin.json", "package.json"]),
+        ("gateway", ["lib"]),
+        ("pkgs.git", ["libexec", "share"]),
+    ],
+)
+def test_package_in_contents_spreads_over_the_root_and_is_caught(tmp_path, package, spread):
+    """What issue 15 found: a package in `contents` puts its top-level dirs at / (node_modules at /)."""
+    flake = broken_copy(tmp_path, "nix/image.nix", "    binDirs\n", f"    binDirs\n    {package}\n")
+    found = nix_check.problems(flake)
+    assert any(p.startswith("image root ") and f"unexpected {spread}" in p for p in found), found
+
+
+def test_two_plugin_roots_in_contents_collide(tmp_path):
+    flake = broken_copy(
+        tmp_path, "nix/image.nix", "    binDirs\n", "    binDirs\n    (plugins.matrix)\n    (plugins.whatsapp)\n"
+    )
+    found = nix_check.problems(flake)
+    assert any(p.startswith("contents collide at /package.json: openclaw-runtime-plugin-matrix") for p in found), found
+
+
+def test_unknown_stream_layered_image_argument_fails_evaluation(tmp_path):
+    """The stub takes exactly nixpkgs' formal arguments: a misspelling fails as the real build would."""
+    flake = broken_copy(
+        tmp_path, "nix/image.nix", "  inherit contents config;\n", "  inherit contents config;\n  maxLayer = 100;\n"
+    )
+    found = nix_check.problems(flake)
+    assert any("unexpected argument 'maxLayer'" in p for p in found), found
+
+
+def test_real_stream_layered_image_argument_is_accepted(tmp_path):
+    flake = broken_copy(
+        tmp_path, "nix/image.nix", "  inherit contents config;\n", "  inherit contents config;\n  maxLayers = 100;\n"
+    )
+    assert nix_check.problems(flake) == []
+
+
+def test_argument_not_in_every_nixpkgs_version_read_is_flagged(tmp_path):
+    """`meta` is real at the newest revisions read but missing from older ones: not relied upon."""
+    flake = broken_copy(
+        tmp_path, "nix/image.nix", "  inherit contents config;\n", "  inherit contents config;\n  meta = { };\n"
+    )
+    assert nix_check.problems(flake) == ["streamLayeredImage arguments ['meta'] are not in every nixpkgs version read"]
+
+
+def test_healthcheck_in_wrong_units_is_caught(tmp_path):
+    flake = broken_copy(tmp_path, "nix/image.nix", "seconds = s: s * 1000000000;", "seconds = s: s * 1000;")
+    found = nix_check.problems(flake)
+    assert any(p.startswith("Healthcheck ") for p in found), found
+    assert any("flake check" in p for p in found), found
+
+
+def test_optional_overlay_volume_created_is_caught(tmp_path):
+    flake = broken_copy(
+        tmp_path, "nix/image.nix", "builtins.filter (v: !(v.optional or false))", "builtins.filter (v: true)"
+    )
+    found = nix_check.problems(flake)
+    assert "optional volume /config-overlay is created in the image (must exist only when mounted)" in found, found
+    assert any(p.startswith("image root ") and "unexpected ['config-overlay']" in p for p in found), found
+
+
+def test_missing_nss_wrapper_link_is_caught(tmp_path):
+    flake = broken_copy(
+        tmp_path,
+        "nix/image.nix",
+        '${contract.passwd.nss_wrapper} = "${pkgs.nss_wrapper}',
+        '"/opt/nss.so" = "${pkgs.nss_wrapper}',
+    )
+    found = nix_check.problems(flake)
+    assert any(p.startswith("/opt/openclaw-nix/lib/libnss_wrapper.so -> None") for p in found), found
+
+
+def test_image_root_matches_the_contract():
+    """The listing the check computes is the one the README documents (a readable anchor)."""
+    assert nix_check.expected_root(nix_check.Contract.load()) == [
+        "bin",
+        "config",
+        "etc",
+        "logs",
+        "nix",
+        "opt",
+        "state",
+        "tmp",
+        "usr",
+        "var",
+    ]
+
+
+def test_flake_carries_nix_openclaws_binary_cache():
+    """nix-openclaw's nixConfig (rev 910c1ce): a consuming flake does not inherit it."""
+    flake = (REPO / "flake.nix").read_text()
+    assert 'extra-substituters = [ "https://cache.garnix.io" ];' in flake
+    assert '"cache.garnix.io:CTFPyKSLcx5RMJKfLo5EEPUObbA78b0YQ2DTCJXqr9g="' in flake
 
 
 def test_syntax_error_is_caught(tmp_path):

@@ -194,8 +194,10 @@ def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
     entry_name = contract.entrypoint[-1]
     (root / "usr/local/bin").mkdir(parents=True)
     (root / "usr/local/bin" / entry_name).symlink_to(f"{contract.app_dir}/{ENTRY_PATH.name}")
-    mounts = [v["path"] for v in contract.volumes.values()]
-    return write_layer(tree_entries(root, extra_dirs=mounts), out, epoch)
+    nss = root / contract.nss_wrapper.lstrip("/")
+    nss.parent.mkdir(parents=True, exist_ok=True)
+    nss.symlink_to(debian.NSS_WRAPPER_LIB)
+    return write_layer(tree_entries(root, extra_dirs=contract.mount_points), out, epoch)
 
 
 STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {

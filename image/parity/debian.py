@@ -19,6 +19,8 @@ import tarfile
 from pathlib import Path
 
 LOCK = Path(__file__).with_name("debian-packages.lock")
+# Where Debian's libnss-wrapper puts the library; the app layer links the contract's [passwd] path to it.
+NSS_WRAPPER_LIB = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
 SOURCE_DIRS = [Path("/etc/apt/sources.list.d")]
 SOURCES_LIST = Path("/etc/apt/sources.list")
 

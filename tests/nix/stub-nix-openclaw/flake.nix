@@ -1,12 +1,15 @@
 # A stand-in for openclaw/nix-openclaw with the attribute names of v2026.6.11 (x86_64-linux):
-# real, never-built derivations, so flake.nix can be evaluated offline.
+# real, never-built derivations, so flake.nix can be evaluated offline. Each carries `rootEntries`,
+# the top-level entries of the real store path (see tests/nix/stub-nixpkgs): the gateway is a
+# bin/ + lib/ tree, a runtime plugin is a plugin root (package.json, openclaw.plugin.json, dist/,
+# node_modules/) — what either would spread over the image root if it were put into `contents`.
 {
   outputs =
     { self }:
     let
       system = "x86_64-linux";
       pkg =
-        name:
+        name: rootEntries:
         derivation {
           inherit name system;
           builder = "/bin/sh";
@@ -14,14 +17,32 @@
             "-c"
             "echo stub > $out"
           ];
+        }
+        // {
+          inherit rootEntries;
+        };
+      plugin =
+        id:
+        pkg "openclaw-runtime-plugin-${id}-2026.6.11" {
+          "package.json" = "file";
+          "openclaw.plugin.json" = "file";
+          dist = "dir";
+          node_modules = "dir";
         };
     in
     {
       packages.${system} = {
-        openclaw-gateway = pkg "openclaw-gateway-2026.6.11";
-        openclaw = pkg "openclaw-2026.6.11";
-        openclaw-runtime-plugin-matrix = pkg "openclaw-runtime-plugin-matrix-2026.6.11";
-        openclaw-runtime-plugin-whatsapp = pkg "openclaw-runtime-plugin-whatsapp-2026.6.11";
+        openclaw-gateway = pkg "openclaw-gateway-2026.6.11" {
+          bin = "dir";
+          lib = "dir";
+        };
+        openclaw = pkg "openclaw-2026.6.11" {
+          bin = "dir";
+          lib = "dir";
+          share = "dir";
+        };
+        openclaw-runtime-plugin-matrix = plugin "matrix";
+        openclaw-runtime-plugin-whatsapp = plugin "whatsapp";
       };
     };
 }
