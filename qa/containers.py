@@ -131,15 +131,25 @@ class Runner:
         result = self.scenario.add(self.user.podman("wait", name, timeout=timeout))
         return int(result.stdout.strip() or -1), result.seconds
 
-    def zombies(self, name: str) -> int:
-        """Processes in state Z inside the container (read from /proc: no ps in the image needed)."""
+    def _count_procs(self, name: str, test: str) -> int:
+        """Processes inside the container whose /proc stat matches `test` (Python over comm and state)."""
         script = (
             "import glob\nn = 0\nfor p in glob.glob('/proc/[0-9]*/stat'):\n    try:\n"
-            "        n += open(p).read().rsplit(')', 1)[1].split()[0] == 'Z'\n"
+            "        head, tail = open(p).read().rsplit(')', 1)\n"
+            "        comm, state = head.split('(', 1)[1], tail.split()[0]\n"
+            f"        n += bool({test})\n"
             "    except OSError:\n        pass\nprint(n)"
         )
         result = self.exec(name, f"python3 -c {shlex.quote(script)}")
         return int(result.stdout.strip() or 0)
+
+    def zombies(self, name: str) -> int:
+        """Processes in state Z inside the container (read from /proc: no ps in the image needed)."""
+        return self._count_procs(name, "state == 'Z'")
+
+    def sleepers(self, name: str) -> int:
+        """`sleep` processes still running (not yet exited) inside the container."""
+        return self._count_procs(name, "comm == 'sleep' and state != 'Z'")
 
     def stop(self, name: str, grace: int = 60) -> Result:
         return self.scenario.add(self.user.podman("stop", "-t", str(grace), name, timeout=grace + 60))

@@ -40,6 +40,15 @@ test_cmd=$(grep -m1 -A0 '^bash setup/bootstrap.sh && .venv/bin/nox$' README.md)
 
 results=()
 overall=0
+write_results() {
+  {
+    printf '{\n  "host": "%s",\n  "date": "%s",\n  "revision": "%s",\n  "runs_planned": %s,\n  "steps": [\n' \
+      "$(uname -srm)" "$(date -u +%FT%TZ)" "$(git rev-parse HEAD)" "$RUNS"
+    local sep=""
+    for r in "${results[@]}"; do printf '%s    %s' "$sep" "$r"; sep=$',\n'; done
+    printf '\n  ],\n  "all_green": %s\n}\n' "$([ $overall = 0 ] && echo true || echo false)"
+  } >"$OUT/fresh-machine.json"
+}
 for run in $(seq 1 "$RUNS"); do
   say "run $run/$RUNS: wiping what bootstrap created"
   wipe
@@ -55,16 +64,11 @@ for run in $(seq 1 "$RUNS"); do
     say "run $run/$RUNS: $step: exit $rc in ${secs}s ${tail_line}"
     results+=("{\"run\": $run, \"step\": \"$step\", \"command\": \"$cmd\", \"exit\": $rc, \"seconds\": $secs, \"pytest\": \"$tail_line\"}")
     [ "$rc" = 0 ] || overall=1
+    write_results
     # keep the log small: the summary lines and the last 200 lines
     tail -n 200 "$log" >"$log.tmp" && mv "$log.tmp" "$log"
   done
 done
-{
-  printf '{\n  "host": "%s",\n  "date": "%s",\n  "revision": "%s",\n  "runs": [\n' \
-    "$(uname -srm)" "$(date -u +%FT%TZ)" "$(git rev-parse HEAD)"
-  sep=""
-  for r in "${results[@]}"; do printf '%s    %s' "$sep" "$r"; sep=$',\n'; done
-  printf '\n  ],\n  "all_green": %s\n}\n' "$([ $overall = 0 ] && echo true || echo false)"
-} >"$OUT/fresh-machine.json"
+write_results
 say "results: $OUT/fresh-machine.json (all green: $([ $overall = 0 ] && echo yes || echo no))"
 exit $overall

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from qa.containers import Runner, Volumes, gateway_up, host_tree
+from qa.containers import Runner, Volumes, gateway_up, host_tree, poll
 from qa.podman import AS_QA_USER, keep_id_flags
 
 pytestmark = pytest.mark.container
@@ -137,12 +137,15 @@ def test_sigterm_exits_zero_within_grace(runner, volumes, scenario):
 
 
 def test_sigkill_mid_start_then_restart_recovers(runner, volumes, scenario):
-    """SIGKILL 1.5 s into start (before live), then start again: live, state intact."""
+    """SIGKILL mid-start (the entrypoint has handed over to the gateway, not live yet), then start again:
+    live, state intact."""
     name = "qa-sigkill"
     runner.sh("echo 'mine' > /state/workspace/keep.md", volumes=volumes)
+    handed_over = volumes.state / ".openclaw" / "npm" / "package.json"  # the entrypoint's last write
+    handed_over.unlink(missing_ok=True)
     try:
         assert runner.start(name, volumes=volumes, extra=["--network=none"]).ok
-        time.sleep(1.5)
+        poll(handed_over.exists, 60, "the entrypoint handing over to the gateway", interval=0.05)
         runner.kill(name, "KILL")
         code, _ = runner.wait_exit(name)
         restarted = time.monotonic()
@@ -167,7 +170,7 @@ def test_zombies_are_reaped_by_the_init(runner, volumes, scenario):
             gateway_up(runner, name, volumes, scenario, extra=["--network=none", *extra])
             pid1 = runner.exec(name, "cat /proc/1/comm").stdout.strip()
             runner.exec(name, orphan)
-            time.sleep(1.5)
+            poll(lambda: runner.sleepers(name) == 0, 30, "the orphan to exit", interval=0.2)  # noqa: B023
             counts[label] = {"pid1": pid1, "zombies": runner.zombies(name)}
         finally:
             runner.remove(name)
@@ -201,7 +204,7 @@ def test_full_logs_gateway_stays_live(runner, volumes, scenario):
         scenario.fact("df_and_log_size", usage.stdout.split())
         assert live.ok
         assert usage.stdout.split()[4] == "100%"
-        time.sleep(2)
+        # still live after it found the volume full (a second, separate probe)
         assert runner.wait_live(name, seconds=10).ok
     finally:
         runner.remove(name)

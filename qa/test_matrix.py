@@ -308,7 +308,9 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
 
         # restart: a new container on the same volumes, same room, no re-join
         runner.stop(name, grace=30)
-        scenario.fact("stop_exit_code", runner.exit_code(name))
+        stop_exit = runner.exit_code(name)
+        scenario.fact("stop_exit_code", stop_exit)
+        assert stop_exit == 0, "a normal stop must exit 0 (qa/test_stop_race.py)"
         first_logs = logs_text(runner, name, volumes)
         runner.remove(name)
         start_gateway(runner, name, volumes, gateway_env, extra, scenario, label="restart")

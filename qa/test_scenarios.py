@@ -16,7 +16,7 @@ import time
 import pytest
 
 from image.paths import REPO
-from qa.containers import TEST_TOKEN, Volumes, gateway_up, host_tree, parse_versions, version_script
+from qa.containers import TEST_TOKEN, Volumes, gateway_up, host_tree, parse_versions, poll, version_script
 
 pytestmark = pytest.mark.container
 
@@ -226,14 +226,13 @@ def test_t7_network_port_reachable_from_host(runner, volumes, contract, scenario
     port = 18000 + os.getpid() % 1000
     try:
         gateway_up(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:{contract.port}"])
-        result = None
-        for _ in range(40):
-            result = subprocess.run(
-                ["curl", "-fsS", f"http://127.0.0.1:{port}/healthz"], capture_output=True, text=True
-            )
-            if result.returncode == 0:
-                break
-            time.sleep(0.5)
+
+        def host_healthz() -> subprocess.CompletedProcess | None:
+            probe = ["curl", "-fsS", f"http://127.0.0.1:{port}/healthz"]
+            done = subprocess.run(probe, capture_output=True, text=True)
+            return done if done.returncode == 0 else None
+
+        result = poll(host_healthz, 20, "/healthz on the published host port")
         scenario.fact("host_port", port)
         scenario.fact("host_healthz", result.stdout.strip())
         assert result.returncode == 0 and json.loads(result.stdout)["ok"] is True
