@@ -14,24 +14,15 @@ import argparse
 import statistics
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from image.load import current_image_meta
 from image.paths import EVIDENCE
-from qa.containers import CONTRACT, Runner, Volumes, free_port, poll
+from qa.containers import CONTRACT, Runner, Volumes, free_port, host_live, poll
 from qa.evidence import Scenario, write_json
 from qa.podman import QaUser
 
 VARIANTS = {"before": ["-e", "OPENCLAW_PACKAGED_COMPILE_CACHE_RESPAWNED="], "after": []}
-
-
-def live(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def one_round(user: QaUser, image: str, variant: str, index: int) -> dict:
@@ -52,7 +43,7 @@ def one_round(user: QaUser, image: str, variant: str, index: int) -> dict:
             if attempt == "restart":
                 started = time.monotonic()
                 user.podman("start", name, check=True)
-            poll(lambda: live(port), 180, f"{variant} {attempt} /healthz", interval=0.05)
+            poll(lambda: host_live(port), 180, f"{variant} {attempt} /healthz", interval=0.05)
             figures[f"{attempt}_live_s"] = round(time.monotonic() - started, 2)
             stop = user.podman("stop", "-t", "60", name, timeout=120)
             figures[f"{attempt}_stop_s"] = round(stop.seconds, 2)

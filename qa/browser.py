@@ -125,29 +125,36 @@ class ControlUi:
         return self.page.title()
 
     def gate(self) -> dict:
-        """The login gate as the page shows it: its headline, failure title and failure lines ({} if gone)."""
-        page = self.page
-        if page.locator(".login-gate").count() == 0:
-            return {}
+        """The login gate as the page shows it: its headline, failure title and failure lines ({} if gone).
 
-        def texts(selector: str) -> list[str]:
-            return [t.strip() for t in page.locator(selector).all_inner_texts() if t.strip()]
-
-        failure = page.locator(".login-gate__failure")
-        return {
-            "title": " ".join(texts(".login-gate__title")),
-            "sub": " ".join(texts(".login-gate__sub")),
-            "kind": failure.first.get_attribute("data-kind") if failure.count() else None,
-            "failure": " ".join(texts(".login-gate__failure-title")),
-            "summary": " ".join(texts(".login-gate__failure-summary")),
-            "steps": texts(".login-gate__failure-steps li"),
-            # the gateway's own error, in the page's collapsed "Raw error" (credentials redacted by the UI)
-            "raw": " ".join(t.strip() for t in page.locator(".login-gate__failure-raw").all_text_contents()),
-        }
+        Read in one evaluate call: one snapshot of one render (separate locator reads can straddle a re-render
+        and mix two states of the gate)."""
+        return self.page.evaluate(
+            """() => {
+              const gate = document.querySelector('.login-gate');
+              if (!gate) return {};
+              const texts = (sel) => [...gate.querySelectorAll(sel)].map((e) => e.innerText.trim()).filter(Boolean);
+              const failure = gate.querySelector('.login-gate__failure');
+              return {
+                title: texts('.login-gate__title').join(' '),
+                sub: texts('.login-gate__sub').join(' '),
+                kind: failure ? failure.getAttribute('data-kind') : null,
+                failure: texts('.login-gate__failure-title').join(' '),
+                summary: texts('.login-gate__failure-summary').join(' '),
+                steps: texts('.login-gate__failure-steps li'),
+                // the gateway's own error, in the collapsed "Raw error" (credentials redacted by the UI)
+                raw: [...gate.querySelectorAll('.login-gate__failure-raw')].map((e) => e.textContent.trim()).join(' '),
+              };
+            }"""
+        )
 
     def wait_gate_failure(self, title: str, deadline_s: float = 30) -> dict:
         """Poll until the login gate's failure title reads `title`; the gate then."""
-        return poll(lambda: (g := self.gate()) and g["failure"] == title and g, deadline_s, f"login gate '{title}'")
+        return poll(
+            lambda: (g := self.gate()) and g["failure"] == title and g["kind"] and g["raw"] and g,
+            deadline_s,
+            f"login gate '{title}' with the gateway's error",
+        )
 
     def connect(self, token: str) -> None:
         """What an operator does on the login gate: paste the token, press Connect."""
@@ -166,6 +173,10 @@ class ControlUi:
         poll(self.connected, deadline_s, "the Control UI past its login gate (chat composer shown)")
 
     # --- views -----------------------------------------------------------------------------------
+    def wait_channel_cards(self, titles: set[str], deadline_s: float = 30) -> dict[str, dict]:
+        """The Channels view once it shows a card for each of `titles`."""
+        return poll(lambda: (c := self.channel_cards()) and titles <= set(c) and c, deadline_s, f"{titles} cards")
+
     def channel_cards(self) -> dict[str, dict]:
         """The Channels view: per channel card its status rows, callout and per-account rows."""
         return self.page.evaluate(

@@ -9,6 +9,7 @@ import secrets
 import shlex
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,16 @@ def poll(condition: Callable[[], object], deadline_s: float, what: str, interval
         if time.monotonic() >= end:
             raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
         time.sleep(interval)
+
+
+def host_live(port: int) -> bool:
+    """The gateway's /healthz answers 200 on a port published on 127.0.0.1 (polled directly from the
+    host: `podman exec` costs up to seconds a call here)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def free_port() -> int:

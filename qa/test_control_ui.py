@@ -202,11 +202,7 @@ def test_control_ui_operator_flow(runner, volumes, contract, scenario, qa_user, 
 
             # 5. channels view: matrix and whatsapp with the status the gateway reports
             ui.open("/channels")
-            cards = poll(
-                lambda: (c := ui.channel_cards()) and {"WhatsApp", "Matrix"} <= set(c) and c,
-                30,
-                "WhatsApp and Matrix channel cards",
-            )
+            cards = ui.wait_channel_cards({"WhatsApp", "Matrix"})
             scenario.fact("5_channels_ui", {k: cards[k] for k in ("WhatsApp", "Matrix")})
             cli = runner.exec(name, "openclaw channels status --json")
             assert cli.ok, cli.stderr
@@ -323,11 +319,7 @@ def test_control_ui_read_only_arbitrary_uid(runner, volumes, contract, scenario,
             ui.screenshot("1-connected")
             steps.done("connected")
             ui.open("/channels")
-            cards = poll(
-                lambda: (c := ui.channel_cards()) and {"WhatsApp", "Matrix"} <= set(c) and c,
-                30,
-                "WhatsApp and Matrix channel cards",
-            )
+            cards = ui.wait_channel_cards({"WhatsApp", "Matrix"})
             scenario.fact(
                 "channels_ui",
                 {k: {"status": cards[k]["status"], "callout": cards[k]["callout"]} for k in ("WhatsApp", "Matrix")},

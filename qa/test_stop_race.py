@@ -15,10 +15,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import urllib.request
 from pathlib import Path
 
-from qa.containers import CONTRACT, Volumes, free_port, poll
+from qa.containers import CONTRACT, Volumes, free_port, host_live, poll
 from qa.evidence import Scenario
 
 PHASES = ("entrypoint", "loading", "healthz", "ready", "ready+2s", "settled")
@@ -27,14 +26,6 @@ GRACE = 60
 # Diagnosis only (e.g. comparing env variants by hand); empty in the suite.
 EXTRA = os.environ.get("OPENCLAW_NIX_STOP_EXTRA", "").split()
 READY_LINE = '"gateway ready"'  # the JSON log line of the gateway subsystem
-
-
-def healthz(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def logged_ready(volumes: Volumes, since: int) -> bool:
@@ -60,7 +51,7 @@ def wait_for_phase(phase: str, port: int, volumes: Volumes, log_start: int, star
         poll(lambda: time.monotonic() - started >= 1.0, 5, f"1 s after start ({phase})", interval=0.05)
         return
     if phase == "healthz":
-        poll(lambda: healthz(port), 120, "/healthz", interval=0.05)
+        poll(lambda: host_live(port), 120, "/healthz", interval=0.05)
         return
     poll(lambda: logged_ready(volumes, log_start), 120, "the gateway's ready log line", interval=0.05)
     if phase in ("ready+2s", "settled"):
