@@ -19,23 +19,29 @@ from image.contract import Contract
 from image.layers import Layer
 
 
-def image_config(contract: Contract, layers: list[tuple[str, Layer]], labels: dict[str, str], epoch: int) -> dict:
+def oci_config(config: dict, layers: list[tuple[str, Layer]], epoch: int, origin: str) -> dict:
+    """An image config around `config` (the run settings): the layers' diff ids, one history entry each."""
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     return {
         "architecture": "amd64",
         "os": "linux",
         "created": created,
-        "config": {
-            "Env": contract.env_list,
-            "Entrypoint": contract.entrypoint,
-            "Cmd": contract.cmd,
-            "ExposedPorts": contract.exposed_ports,
-            "Healthcheck": contract.healthcheck,
-            "Labels": labels,
-        },
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for _, layer in layers]},
-        "history": [{"created": created, "created_by": f"openclaw-nix layer: {name}"} for name, _ in layers],
+        "history": [{"created": created, "created_by": f"{origin}: {name}"} for name, _ in layers],
     }
+
+
+def image_config(contract: Contract, layers: list[tuple[str, Layer]], labels: dict[str, str], epoch: int) -> dict:
+    config = {
+        "Env": contract.env_list,
+        "Entrypoint": contract.entrypoint,
+        "Cmd": contract.cmd,
+        "ExposedPorts": contract.exposed_ports,
+        "Healthcheck": contract.healthcheck,
+        "Labels": labels,
+    }
+    return oci_config(config, layers, epoch, "openclaw-nix layer")
 
 
 def write_docker_archive(out: Path, repo_tag: str, config: dict, layers: list[tuple[str, Layer]]) -> str:
