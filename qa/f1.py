@@ -21,7 +21,7 @@ from image.paths import BUILD, DOWNLOADS, EVIDENCE, PINS, REPO, WORK
 from qa.evidence import read_json, write_json
 from qa.podman import QaUser
 
-KEEP_IN_EVIDENCE = {"README.md", "bench"}  # bench figures come from `nox -s bench`, not F1
+KEEP_IN_EVIDENCE = {"README.md", "bench", "fresh-machine", "stop-race-before"}  # not F1 output: kept
 STEPS = ["pin", "template", "entrypoint", "image", "load", "smoke"]
 SMOKE_EVIDENCE = BUILD / "qa-evidence"
 
