@@ -42,8 +42,8 @@ results=()
 overall=0
 write_results() {
   {
-    printf '{\n  "host": "%s",\n  "date": "%s",\n  "revision": "%s",\n  "runs_planned": %s,\n  "steps": [\n' \
-      "$(uname -srm)" "$(date -u +%FT%TZ)" "$(git rev-parse HEAD)" "$RUNS"
+    printf '{\n  "host": "%s",\n  "date": "%s",\n  "revision": "%s",\n  "qa_user": "%s",\n  "cache": "%s",\n  "runs_planned": %s,\n  "steps": [\n' \
+      "$(uname -srm)" "$(date -u +%FT%TZ)" "$(git rev-parse HEAD)" "$QA_USER" "$CACHE" "$RUNS"
     local sep=""
     for r in "${results[@]}"; do printf '%s    %s' "$sep" "$r"; sep=$',\n'; done
     printf '\n  ],\n  "all_green": %s\n}\n' "$([ $overall = 0 ] && echo true || echo false)"
