@@ -1,31 +1,34 @@
-"""openclaw-nix pipeline: pin -> template -> entrypoint -> image -> load -> smoke (-> f1_replay).
+"""openclaw-nix pipeline: pin -> template -> entrypoint -> builder -> image -> load -> smoke (-> f1_replay).
 
-`doit` runs the default chain and reruns only what is stale; `doit list` is the menu.
-Heavy or destructive steps (f1_replay, bench, nix_check) run only when named.
+`doit` runs the default chain (pipeline/order.py) and reruns only what is stale; `doit list` is the
+menu and does no work. Heavy or destructive steps (f1_replay, nix_check, repro, push) run only when
+named; benchmarks are `nox -s bench`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from doit import create_after
 from doit.tools import config_changed
 
-from image import builder, pins
+from image import builder
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
-from image.load import CURRENT_IMAGE, is_loaded, load
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, NIX_ARCHIVE, PARITY_ARCHIVE, PINS, REPO, WORK
+from image.record import CURRENT_IMAGE
+from pipeline import order, pins
+from pipeline.timing import TimedReporter
+from plumbing import commands
 
 DOIT_CONFIG = {
-    "default_tasks": ["pin", "template", "entrypoint", "image", "load", "smoke"],
+    "default_tasks": list(order.DEFAULT),
     "verbosity": 2,
-    # sqlite3 writes only the rows a run changed: F1 drives doit in sub-processes while doit runs it
+    "reporter": TimedReporter,
     "backend": "sqlite3",
     "dep_file": str(REPO / ".doit.db"),
 }
@@ -33,13 +36,13 @@ PY = sys.executable
 CONTRACT = Contract.load()
 SOURCES = Sources.load()
 TEMPLATE = CONTRACT.template_path
-QA_FILES = sorted(str(p) for p in (REPO / "qa").glob("*.py"))
+QA_FILES = sorted(str(p) for folder in ("qa", "harness") for p in (REPO / folder).glob("*.py"))
 SMOKE_SUMMARY = BUILD / "qa-evidence" / "summary.json"
 
 
 def run(*argv: str, env: dict | None = None) -> None:
     """Run a command, streaming its output; raise so doit marks the task failed."""
-    subprocess.run(list(argv), check=True, cwd=REPO, env={**os.environ, **(env or {})})
+    commands.stream(list(argv), cwd=REPO, env=env)
 
 
 def task_pin():
@@ -53,14 +56,9 @@ def task_template():
     """Render the template as the entrypoint does and validate it with the pinned `openclaw config validate`."""
 
     def check() -> None:
-        from image.template_check import render_sample, validate
+        from pipeline.template_check import check
 
-        result = validate(render_sample(CONTRACT), CONTRACT)
-        (BUILD / "template-validation.json").write_text(json.dumps(result.report, indent=2) + "\n")
-        if not result.valid:
-            raise SystemExit(f"template rejected by openclaw {CONTRACT.openclaw_version}: {result.report}")
-        CONFIG_PREVIEW.write_text(render_sample(CONTRACT))
-        print(f"[template] valid for openclaw {CONTRACT.openclaw_version}; preview -> {CONFIG_PREVIEW}")
+        check(CONTRACT)
 
     return {
         "actions": [check],
@@ -81,6 +79,15 @@ def task_entrypoint():
     }
 
 
+def task_builder():
+    """Decide which builder makes the image: Nix where it can build here, else parity (-> build/builder.json)."""
+
+    def decide() -> None:
+        builder.announce(builder.choose())
+
+    return {"actions": [decide], "targets": [str(builder.CHOICE)], "uptodate": [lambda: builder.current() is not None]}
+
+
 def _layer_inputs(name: str) -> dict:
     """What each parity layer is built from, for config_changed: a pin change rebuilds only its layer."""
     npm = {p.name: (p.version, p.integrity) for p in SOURCES.npm}
@@ -89,8 +96,7 @@ def _layer_inputs(name: str) -> dict:
         "base": {"debian": SOURCES.debian},
         "node": runtime,
         "openclaw": {**runtime, "openclaw": npm[SOURCES.one("openclaw").name], "prune": SOURCES.prune},
-        "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")}
-        | {"dir": CONTRACT.raw["image"]["plugins_dir"]},
+        "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")} | {"dir": CONTRACT.plugins_dir},
         "tools": {
             **runtime,
             "tools": [npm[p.name] for p in SOURCES.by_role("tool")],
@@ -101,27 +107,25 @@ def _layer_inputs(name: str) -> dict:
     }[name]
 
 
-def task_image():
-    """Build the image: with Nix where it can build, else the parity builder (says which, never silently)."""
-    choice = builder.choose()
-    if choice["builder"] == "nix":
-        from image import nix_build
+def _nix_image():
+    from image.nix import build as nix_build
 
-        def build_nix() -> None:
-            builder.announce(choice)
-            meta = nix_build.build()
-            CURRENT_IMAGE.write_text(json.dumps(meta, indent=2) + "\n")
+    def build_nix() -> None:
+        nix_build.build().write(CURRENT_IMAGE)
 
-        nix_files = [str(p) for p in [REPO / "flake.nix", REPO / "flake.lock", *sorted((REPO / "nix").rglob("*.nix"))]]
-        yield {
-            "name": "nix",
-            "actions": [build_nix],
-            "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(TEMPLATE), str(PINS)],
-            "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
-        }
-        return
+    nix_files = [str(p) for p in [REPO / "flake.nix", REPO / "flake.lock", *sorted((REPO / "nix").rglob("*.nix"))]]
+    yield {
+        "name": "nix",
+        "actions": [build_nix],
+        "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(TEMPLATE), str(PINS)],
+        "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
+    }
+
+
+def _parity_image():
     code = [
-        str(REPO / "image" / f) for f in ("layers.py", "parity/build.py", "parity/downloads.py", "parity/debian.py")
+        str(REPO / "image" / f)
+        for f in ("layers.py", "parity/build.py", "parity/npm.py", "parity/downloads.py", "parity/debian.py")
     ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
@@ -129,7 +133,7 @@ def task_image():
         yield {
             "name": name,
             "doc": f"parity layer '{name}'",
-            "actions": [(builder.announce, [choice]), (parity.build_layer, [name])],
+            "actions": [(parity.build_layer, [name])],
             "file_dep": deps,
             "task_dep": ["pin"],
             "uptodate": [config_changed(_layer_inputs(name))],
@@ -152,8 +156,18 @@ def task_image():
     }
 
 
+@create_after(executed="builder")
+def task_image():
+    """Build the image with the builder `builder` chose (Nix where it can build, else parity; never silently)."""
+    # Created after `builder` ran; `doit list` (which runs nothing) shows the parity layers until a choice exists.
+    choice = builder.current() or {"builder": "parity"}
+    yield from (_nix_image() if choice["builder"] == "nix" else _parity_image())
+
+
 def task_load():
     """podman load the image as the rootless QA user; up to date while podman holds that exact image id."""
+    from pipeline.load import is_loaded, load
+
     return {
         "actions": [load],
         "file_dep": [str(CURRENT_IMAGE)],
@@ -163,7 +177,6 @@ def task_load():
 
 
 def _pytest_qa(evidence: Path) -> None:
-    kind = os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke")
     run(
         PY,
         "-m",
@@ -174,7 +187,7 @@ def _pytest_qa(evidence: Path) -> None:
         f"--junitxml={evidence / 'junit.xml'}",
         env={
             "OPENCLAW_NIX_EVIDENCE": str(evidence),
-            "OPENCLAW_NIX_QA_KIND": kind,
+            "OPENCLAW_NIX_QA_KIND": os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke"),
             "OPENCLAW_NIX_REQUIRE_CONTAINER": "1",
         },
     )
@@ -189,15 +202,18 @@ def task_smoke():
     }
 
 
+def task_f1_clean():
+    """F1's first step: remove QA images, containers, volumes and build outputs (run by f1_replay)."""
+    from pipeline import f1
+
+    return {"actions": [f1.clean], "uptodate": [False]}
+
+
 def task_f1_replay():
-    """F1: clean slate (QA images, containers, volumes, build outputs), then build, load, all scenarios -> evidence/."""
+    """F1: clean slate, then the whole default chain, then its evidence collected into evidence/."""
+    from pipeline import f1
 
-    def replay() -> None:
-        from qa.f1 import replay as f1
-
-        f1(clean_downloads=os.environ.get("OPENCLAW_NIX_F1_CLEAN_DOWNLOADS") == "1")
-
-    return {"actions": [replay], "uptodate": [False], "verbosity": 2}
+    return {"actions": [f1.collect], "task_dep": list(order.F1), "uptodate": [False], "verbosity": 2}
 
 
 def task_nix_check():
@@ -210,7 +226,7 @@ def task_nix_check():
             CONTRACT_PATH,
             *sorted(REPO.glob("nix/**/*.nix")),
             *sorted(REPO.glob("tests/nix/**/*.nix")),
-            REPO / "image" / "nix_check.py",
+            *sorted(REPO.glob("image/nix/*.py")),
             REPO / "tests" / "test_nix.py",
         ]
         if p.exists()
@@ -220,17 +236,12 @@ def task_nix_check():
 
 def task_push():
     """Push the image with skopeo (OPENCLAW_NIX_PUSH_TO, credentials from env); not in the default build."""
-    return {"actions": [(run, [PY, "-m", "image.publish"])], "file_dep": [str(CURRENT_IMAGE)], "uptodate": [False]}
+    return {"actions": [(run, [PY, "-m", "pipeline.publish"])], "file_dep": [str(CURRENT_IMAGE)], "uptodate": [False]}
 
 
 def task_repro():
     """Build the parity image twice from clean work trees; fail (naming the files) unless digests match."""
-    return {"actions": [(run, [PY, "-m", "image.repro"])], "uptodate": [False]}
-
-
-def task_bench():
-    """Benchmarks (same as `nox -s bench`): ratios printed, figures in evidence/bench; not in the default build."""
-    return {"actions": [(run, [PY, "-m", "nox", "-s", "bench"])], "uptodate": [False]}
+    return {"actions": [(run, [PY, "-m", "pipeline.repro"])], "uptodate": [False]}
 
 
 def task_clean_work():

@@ -36,7 +36,7 @@ def lint(session: nox.Session) -> None:
 def smoke(session: nox.Session) -> None:
     """The default doit chain (build, load, every container scenario), then prove a rerun would do nothing."""
     session.run(PY, "-m", "doit", *session.posargs)
-    session.run(PY, "-m", "qa.uptodate")
+    session.run(PY, "-m", "pipeline.uptodate")
 
 
 @nox.session(default=False)
@@ -57,10 +57,10 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "bench/vs_official.py")
     session.run(PY, "bench/size.py")
     session.run(PY, "bench/pipeline.py")
-    session.run(PY, "-m", "image.docs")
+    session.run(PY, "-m", "pipeline.docs")
 
 
 @nox.session(default=False)
 def repro(session: nox.Session) -> None:
     """Reproducibility: two parity builds from clean work trees must give identical digests."""
-    session.run(PY, "-m", "image.repro", *session.posargs)
+    session.run(PY, "-m", "pipeline.repro", *session.posargs)

@@ -20,14 +20,18 @@ import os
 import sys
 import time
 
+from harness.podman import QaUser
 from image.archive import oci_config, write_docker_archive
 from image.contract import Contract
 from image.layers import Layer, tar_entries, write_layer
 from image.parity import debian
-from image.parity.build import layer_path, source_date_epoch
+from image.parity.build import layer_path
 from image.parity.sources import Sources
 from image.paths import WORK
-from qa.podman import QaUser
+from image.provenance import source_date_epoch
+from image.record import ImageRecord, LayerRecord
+from pipeline.load import loaded_id
+from plumbing.files import write_json
 
 TAG = "localhost/openclaw-official-style:bench"
 PACKAGES = ["ca-certificates", "tini", "curl"]
@@ -64,7 +68,7 @@ def rootfs_layer(epoch: int) -> Layer:
     for stale in HERE.glob(f"{LABEL}-*"):
         stale.unlink()
     layer = write_layer(tar_entries(rootfs), out, epoch)
-    meta.write_text(json.dumps({"diff_id": layer.diff_id, "size": layer.size}) + "\n")
+    write_json(meta, {"diff_id": layer.diff_id, "size": layer.size})
     return layer
 
 
@@ -82,13 +86,8 @@ def parity_layer(name: str) -> Layer:
     return Layer(link, meta["diff_id"], meta["size"])
 
 
-def loaded_id(user: QaUser) -> str | None:
-    result = user.podman("image", "inspect", TAG, "--format", "{{.Id}}")
-    return "sha256:" + result.stdout.strip() if result.ok else None
-
-
-def ensure_baseline(user: QaUser | None = None) -> dict:
-    """Build (when its inputs changed) and load the baseline; returns {ref, image_id, layers}."""
+def ensure_baseline(user: QaUser | None = None) -> ImageRecord:
+    """Build (when its inputs changed) and load the baseline; returns its image record."""
     user = user or QaUser()
     HERE.mkdir(parents=True, exist_ok=True)
     epoch = source_date_epoch()
@@ -96,16 +95,14 @@ def ensure_baseline(user: QaUser | None = None) -> dict:
     config = image_config(Contract.load(), layers, epoch)
     blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     image_id = "sha256:" + hashlib.sha256(blob).hexdigest()  # what write_docker_archive returns
-    meta = {
-        "ref": TAG,
-        "image_id": image_id,
-        "layers": [{"name": n, "diff_id": la.diff_id, "size": la.size} for n, la in layers],
-    }
-    previous = loaded_id(user)
+    archive = HERE / "official-style.tar"
+    record = ImageRecord(
+        "official-style", image_id, archive, TAG, tuple(LayerRecord(n, la.diff_id, la.size) for n, la in layers)
+    )
+    previous = loaded_id(user, TAG)
     if previous == image_id:
         print(f"[baseline] {TAG} = {image_id[:19]} already loaded", flush=True)
-        return meta
-    archive = HERE / "official-style.tar"
+        return record
     written = write_docker_archive(archive, TAG, config, layers)
     assert written == image_id, (written, image_id)
     try:
@@ -115,18 +112,18 @@ def ensure_baseline(user: QaUser | None = None) -> dict:
             raise SystemExit(f"podman load of the baseline failed: {result.stderr.strip()[-1500:]}")
     finally:
         archive.unlink(missing_ok=True)  # ~570 MB; the layers stay cached
-    got = loaded_id(user)
+    got = loaded_id(user, TAG)
     if got != image_id:
         raise SystemExit(f"loaded {TAG} has id {got}, expected {image_id}")
     if previous:  # our own earlier baseline, now untagged: drop it (no other image is touched)
         user.podman("rmi", previous.split(":")[1])
     print(f"[baseline] loaded {TAG} = {image_id[:19]} in {time.monotonic() - started:.1f} s", flush=True)
-    return meta
+    return record
 
 
 def main() -> int:
-    meta = ensure_baseline()
-    for layer in meta["layers"]:
+    record = ensure_baseline()
+    for layer in record.to_json()["layers"]:
         print(f"[baseline] {layer['name']}: {layer['size'] / 1e6:.0f} MB")
     return 0
 

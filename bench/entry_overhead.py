@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.evidence import write_json
+from harness.evidence import write_json
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY = REPO / "entry" / "openclaw_nix_entry.py"

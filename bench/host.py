@@ -7,8 +7,8 @@ import os
 import platform
 import time
 
+from harness.evidence import write_json
 from image.paths import EVIDENCE
-from qa.evidence import write_json
 
 
 def main() -> int:

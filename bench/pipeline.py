@@ -14,17 +14,17 @@ import argparse
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from harness.evidence import write_json
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
-from image.load import CURRENT_IMAGE, current_image_meta
 from image.paths import BUILD, EVIDENCE, PINS, REPO, WORK
-from qa.evidence import write_json
+from image.record import CURRENT_IMAGE, ImageRecord
+from pipeline.order import BUILD_CHAIN as CHAIN
+from plumbing import commands
 
-CHAIN = ["pin", "template", "entrypoint", "image", "load"]
 TOUCHES = {
     "template": (Contract.load().template_path, "\n// bench touch\n"),
     "entrypoint": (ENTRY_PATH, "\n# bench touch\n"),
@@ -34,7 +34,7 @@ TOUCHES = {
 
 def run_chain() -> tuple[float, list[str]]:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "doit", *CHAIN], cwd=REPO, capture_output=True, text=True)
+    proc = commands.run([sys.executable, "-m", "doit", *CHAIN], cwd=REPO, timeout=None)
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"doit failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
@@ -43,8 +43,7 @@ def run_chain() -> tuple[float, list[str]]:
 
 
 def layer_digests() -> dict[str, dict]:
-    image = current_image_meta()
-    return {layer["name"]: layer for layer in image.get("layers", [])}
+    return {layer.name: vars(layer) for layer in ImageRecord.read().layers}
 
 
 def changed_layers(before: dict, after: dict) -> dict:
@@ -70,7 +69,7 @@ def clean_build() -> dict:
     for path in (BUILD / "parity-layers", CURRENT_IMAGE, PINS):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     shutil.rmtree(WORK, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "doit", "forget", *CHAIN], cwd=REPO, capture_output=True, check=True)
+    commands.run([sys.executable, "-m", "doit", "forget", *CHAIN], cwd=REPO, check=True)
     seconds, ran = run_chain()
     return {"seconds": seconds, "ran": ran}
 
@@ -81,12 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "pipeline.json")
     args = parser.parse_args()
-    if subprocess.run(
-        ["git", "status", "--porcelain", "--", *map(str, (p for p, _ in TOUCHES.values()))],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    ).stdout.strip():
+    if commands.run(["git", "status", "--porcelain", "--", *(p for p, _ in TOUCHES.values())], cwd=REPO).stdout.strip():
         raise SystemExit("commit or stash changes to the template, entrypoint and contract first")
     run_chain()  # bring everything up to date
     nothing = [run_chain() for _ in range(3)]

@@ -16,13 +16,14 @@ import sys
 import zlib
 from pathlib import Path
 
+from harness.evidence import write_json
 from image.layers import tar_entries, write_layer
-from image.load import current_image_meta
 from image.parity import debian
-from image.parity.build import layer_path, source_date_epoch
+from image.parity.build import layer_path
 from image.parity.sources import Sources
 from image.paths import EVIDENCE, WORK
-from qa.evidence import write_json
+from image.provenance import source_date_epoch
+from image.record import ImageRecord
 
 # Reported for nix-openclaw v2026.6.11 (../shared/notes/openclaw-facts.md), not measured here: no Nix build.
 NIX_REPORTED_MB = {"openclaw-gateway closure": 900, "openclaw (batteries) closure": 1850}
@@ -56,11 +57,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "size.json")
     args = parser.parse_args()
-    image = current_image_meta()
-    if image.get("builder") != "parity":
+    image = ImageRecord.read()
+    if image.builder != "parity":
         raise SystemExit("size bench reads the parity layers; build with the parity builder first")
     layers = {}
-    for layer in image["layers"]:
+    for layer in image.to_json()["layers"]:
         path = layer_path(layer["name"])
         layers[layer["name"]] = {"bytes": layer["size"], "gzip_bytes": gzip_size(path)}
         print(f"[size] {layer['name']}: {mb(layer['size'])} MB", flush=True)
@@ -73,7 +74,7 @@ def main() -> int:
     toolchain = {k: layers["base"][k] - minbase_sizes[k] + layers["tools"][k] for k in total}
     extras = {k: layers["plugins"][k] + layers["app"][k] for k in total}
     figures = {
-        "image_id": image["image_id"],
+        "image_id": image.image_id,
         "layers": layers,
         "total": total,
         "minbase": minbase_sizes,

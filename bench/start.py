@@ -25,13 +25,14 @@ import urllib.request
 from pathlib import Path
 
 from entry.openclaw_nix_entry import render, resolve_values
+from harness.containers import TEST_TOKEN, Runner, Volumes
+from harness.evidence import Scenario, write_json
+from harness.podman import QaUser
 from image.contract import Contract
-from image.load import current_image_meta
 from image.paths import EVIDENCE
-from image.template_check import host_env, openclaw_cli, with_local_plugins
-from qa.containers import TEST_TOKEN, Runner, Volumes
-from qa.evidence import Scenario, write_json
-from qa.podman import QaUser
+from image.record import ImageRecord
+from pipeline.template_check import host_env, openclaw_cli, with_local_plugins
+from plumbing import commands
 
 POLL = 0.1
 TIMEOUT = 180
@@ -106,8 +107,8 @@ def native_once(contract: Contract, config_text: str) -> list[float]:
         port = 18950
         for _attempt in ("cold", "warm"):
             started = time.time()
-            proc = subprocess.Popen(
-                [str(node), str(script), "gateway", "run", "--bind", "lan", "--port", str(port)],
+            proc = commands.start(
+                [node, script, "gateway", "run", "--bind", "lan", "--port", str(port)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -148,7 +149,7 @@ def main() -> int:
     args = parser.parse_args()
     contract = Contract.load()
     user = QaUser()
-    image = current_image_meta()
+    image = ImageRecord.read()
     template_text = bench_template(contract)
     # the native side gets exactly what the entrypoint renders from the same bench template
     values, _ = resolve_values(contract.allowlist, {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN})
@@ -159,7 +160,7 @@ def main() -> int:
         os.chmod(tmp, 0o755)
         container, native = [], []
         for i in range(args.runs):  # interleaved: machine noise hits both sides alike
-            container.append(container_once(user, image["ref"], template, i))
+            container.append(container_once(user, image.ref, template, i))
             native.append(native_once(contract, config_text))
             print(f"run {i + 1}: container {fmt(container[-1])} | native {fmt(native[-1])}", flush=True)
     keys = ("cold_live", "cold_ready", "warm_live", "warm_ready")
@@ -169,8 +170,8 @@ def main() -> int:
     }
     figures = {
         "runs": args.runs,
-        "builder": image.get("builder"),
-        "image_id": image.get("image_id"),
+        "builder": image.builder,
+        "image_id": image.image_id,
         "median_s": med,
         "ratio": {k: round(med["container"][k] / med["native"][k], 2) for k in keys},
         "goal_ratio": 1.1,

@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from image.load import current_image_meta
+from harness.containers import CONTRACT, Runner, Volumes, free_port, host_live
+from harness.evidence import Scenario, write_json
+from harness.podman import QaUser
 from image.paths import EVIDENCE
-from qa.containers import CONTRACT, Runner, Volumes, free_port, host_live, poll
-from qa.evidence import Scenario, write_json
-from qa.podman import QaUser
+from image.record import ImageRecord
+from plumbing.waiting import poll
 
 VARIANTS = {"before": ["-e", "OPENCLAW_PACKAGED_COMPILE_CACHE_RESPAWNED="], "after": []}
 
@@ -58,11 +59,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=EVIDENCE / "bench" / "stop.json")
     args = parser.parse_args()
-    user, image = QaUser(), current_image_meta()
+    user, image = QaUser(), ImageRecord.read()
     rounds: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for i in range(args.runs):
         for variant in VARIANTS:  # interleaved: machine noise hits both alike
-            rounds[variant].append(one_round(user, image["ref"], variant, i))
+            rounds[variant].append(one_round(user, image.ref, variant, i))
             print(f"round {i + 1} {variant}: {rounds[variant][-1]}", flush=True)
     keys = ("first_live_s", "restart_live_s", "first_stop_s", "restart_stop_s")
     med = {v: {k: round(statistics.median(r[k] for r in rs), 2) for k in keys} for v, rs in rounds.items()}
@@ -77,8 +78,8 @@ def main() -> int:
         args.json,
         {
             "runs": args.runs,
-            "builder": image.get("builder"),
-            "image_id": image.get("image_id"),
+            "builder": image.builder,
+            "image_id": image.image_id,
             "median_s": med,
             "spread_s": spread,
             "non_zero_exits": nonzero,

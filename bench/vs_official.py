@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,12 +29,15 @@ from baseline import ensure_baseline
 from start import bench_template
 
 from entry.openclaw_nix_entry import render, resolve_values
+from harness.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live
+from harness.evidence import Scenario, write_json
+from harness.podman import QaUser
 from image.contract import Contract
-from image.load import current_image_meta, loaded_id
 from image.paths import EVIDENCE
-from qa.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live, poll
-from qa.evidence import Scenario, write_json
-from qa.podman import QaUser
+from image.record import ImageRecord
+from pipeline.load import loaded_id
+from plumbing import commands
+from plumbing.waiting import poll
 
 CONTRACT = Contract.load()
 SETTLE_S = 10
@@ -185,7 +187,7 @@ def prepare_cache(sides: Sides, dest: Path) -> None:
         raise SystemExit(f"expected one uid-0 compile cache in {baked}, found {sorted(os.listdir(baked))}")
     tag = tags[0].removesuffix("-0")
     user.run(["ln", "-s", f"{BAKED_CACHE}/{tags[0]}", str(links / f"{tag}-{user.uid}")], check=True)
-    size = subprocess.run(["du", "-sm", str(baked)], capture_output=True, text=True).stdout.split()[0]
+    size = commands.run(["du", "-sm", baked], check=True).stdout.split()[0]
     print(f"[vs-official] compile cache baked as uid 0: {tags[0]} ({size} MB)", flush=True)
 
 
@@ -214,7 +216,7 @@ def main() -> int:
     unknown = set(side_names) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown side(s) {sorted(unknown)}")
-    user, image = QaUser(), current_image_meta()
+    user, image = QaUser(), ImageRecord.read()
     baseline = ensure_baseline(user)
     template_text = bench_template(CONTRACT)
     values, _ = resolve_values(CONTRACT.allowlist, {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN})
@@ -226,7 +228,7 @@ def main() -> int:
         (tmp / "openclaw.json").write_text(render(template_text, values))
         os.chmod(tmp / "openclaw.json", 0o644)
         baked = user.home / "bench-volumes" / "vs-baked-compile-cache"
-        sides = Sides(user, image["ref"], baseline["ref"], tmp, baked)
+        sides = Sides(user, image.ref, baseline.ref, tmp, baked)
         if "ours-baked" in side_names:
             prepare_cache(sides, baked)
         # untimed warm-up: the first keep-id run of a newly loaded image re-owns its layers (~10 s)
@@ -245,8 +247,8 @@ def main() -> int:
                     flush=True,
                 )
     load_after = loadavg()
-    if loaded_id(user, image["ref"]) != image.get("image_id"):  # rebuilt and reloaded under the bench
-        raise SystemExit(f"{image['ref']} changed during the run: measure again")
+    if loaded_id(user, image.ref) != image.image_id:  # rebuilt and reloaded under the bench
+        raise SystemExit(f"{image.ref} changed during the run: measure again")
     med, spread = summarise(rounds)
     sizes = {s: image_size(user, sides.refs[VARIANTS[s][0]]) for s in side_names}
     ref_side = "official" if "official" in side_names else side_names[-1]
@@ -280,8 +282,12 @@ def main() -> int:
             "sides": side_names,
             "reference": ref_side,
             "images": {
-                "ours": {"ref": image["ref"], "image_id": image.get("image_id"), "builder": image.get("builder")},
-                "official": {"ref": baseline["ref"], "image_id": baseline["image_id"], "layers": baseline["layers"]},
+                "ours": {"ref": image.ref, "image_id": image.image_id, "builder": image.builder},
+                "official": {
+                    "ref": baseline.ref,
+                    "image_id": baseline.image_id,
+                    "layers": baseline.to_json()["layers"],
+                },
             },
             "variant_flags": {s: VARIANTS[s][1] for s in side_names},
             "levers": {s: LEVERS[s] for s in side_names if s in LEVERS},

@@ -8,12 +8,12 @@ and its reason are printed and recorded in build/builder.json.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 
 from image.paths import BUILD, REPO
+from plumbing import commands
+from plumbing.files import read_json, write_json
 
 CHOICE = BUILD / "builder.json"
 FLAKE_ATTR = ".#openclaw-nix-image"
@@ -29,12 +29,8 @@ def probe_nix() -> tuple[bool, str]:
     """Can Nix build the flake here? A dry run must resolve nixpkgs and every input."""
     if shutil.which("nix") is None:
         return False, "nix is not installed"
-    proc = subprocess.run(
-        ["nix", "build", "--dry-run", "--no-link", "--accept-flake-config", FLAKE_ATTR],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = commands.run(
+        ["nix", "build", "--dry-run", "--no-link", "--accept-flake-config", FLAKE_ATTR], cwd=REPO, timeout=300
     )
     if proc.returncode == 0:
         return True, "nix build --dry-run succeeded"
@@ -43,19 +39,31 @@ def probe_nix() -> tuple[bool, str]:
     return False, f"nix build --dry-run failed: {reason[:300]}"
 
 
-def choose() -> dict:
+def _forced() -> dict | None:
     forced = os.environ.get("OPENCLAW_NIX_BUILDER", "auto")
     if forced in ("nix", "parity"):
         return {"builder": forced, "reason": f"OPENCLAW_NIX_BUILDER={forced}"}
-    key = _key()
-    if CHOICE.exists():
-        cached = json.loads(CHOICE.read_text())
-        if cached.get("key") == key:
-            return cached
+    return None
+
+
+def current() -> dict | None:
+    """The choice without doing anything (for task collection and `doit list`): forced by env, else
+    the recorded one if it is still valid for this flake.lock and nix; None while undecided."""
+    forced = _forced()
+    if forced:
+        return forced
+    cached = read_json(CHOICE)
+    return cached if cached and cached.get("key") == _key() else None
+
+
+def choose() -> dict:
+    """Decide (probing Nix once per flake.lock) and record the choice in build/builder.json."""
+    choice = current()
+    if choice:
+        return choice
     ok, reason = probe_nix()
-    choice = {"builder": "nix" if ok else "parity", "reason": reason, "key": key}
-    BUILD.mkdir(parents=True, exist_ok=True)
-    CHOICE.write_text(json.dumps(choice, indent=2) + "\n")
+    choice = {"builder": "nix" if ok else "parity", "reason": reason, "key": _key()}
+    write_json(CHOICE, choice)
     return choice
 
 

@@ -73,8 +73,28 @@ class Contract:
     def plugins(self) -> list[str]:
         return list(self.raw["openclaw"]["plugins"])
 
+    @property
+    def plugins_dir(self) -> str:
+        return self.raw["image"]["plugins_dir"]
+
     def plugin_path(self, plugin_id: str) -> str:
-        return f"{self.raw['image']['plugins_dir']}/{plugin_id}"
+        return f"{self.plugins_dir}/{plugin_id}"
+
+    @property
+    def nix_openclaw_rev(self) -> str:
+        return self.raw["openclaw"]["nix_openclaw_rev"]
+
+    @property
+    def nix_openclaw_ref(self) -> str:
+        return self.raw["openclaw"]["nix_openclaw_ref"]
+
+    @property
+    def log_file(self) -> str:
+        return self.raw["openclaw"]["log_file"]
+
+    @property
+    def workspace(self) -> str:
+        return self.raw["openclaw"]["workspace"]
 
     @property
     def template_path(self) -> Path:
@@ -103,8 +123,13 @@ class Contract:
         }
 
     @property
+    def passwd(self) -> dict[str, str]:
+        """nss_wrapper library, the writable dir for the passwd/group copies, the user name it adds."""
+        return dict(self.raw["passwd"])
+
+    @property
     def nss_wrapper(self) -> str:
-        return self.raw["passwd"]["nss_wrapper"]
+        return self.passwd["nss_wrapper"]
 
     @property
     def allowlist(self) -> list[dict]:
@@ -130,5 +155,5 @@ class Contract:
             "org.opencontainers.image.version": self.openclaw_version,
             "org.opencontainers.image.revision": revision,
             "io.openclaw-nix.builder": builder,
-            "io.openclaw-nix.nix-openclaw.rev": self.raw["openclaw"]["nix_openclaw_rev"],
+            "io.openclaw-nix.nix-openclaw.rev": self.nix_openclaw_rev,
         }

@@ -12,28 +12,24 @@ import os
 import platform
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from harness.containers import Runner, Volumes
+from harness.evidence import EVIDENCE_DIR, Scenario, write_summary
+from harness.podman import QaUser
+from harness.preconditions import cannot_run
 from image.contract import Contract
-from image.load import current_image_meta, is_loaded, load
-from qa.containers import Runner, Volumes
-from qa.evidence import EVIDENCE_DIR, Scenario, write_summary
-from qa.podman import QaUser
+from image.record import ImageRecord
+from pipeline.load import is_loaded, load
 
-REQUIRED = os.environ.get("OPENCLAW_NIX_REQUIRE_CONTAINER") == "1"
 RESULTS: list[dict] = []
 RUN_INFO: dict = {
     "kind": os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke"),
     "started": time.strftime("%FT%TZ", time.gmtime()),
 }
-
-
-def cannot_run(reason: str):
-    if REQUIRED:
-        pytest.fail(f"container scenarios required but cannot run: {reason}", pytrace=False)
-    pytest.skip(f"not run: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -48,29 +44,36 @@ def qa_user() -> QaUser:
     return user
 
 
+@dataclass(frozen=True)
+class LoadedImage(ImageRecord):
+    """The image record plus what the QA user's podman reports for it (`podman image inspect`)."""
+
+    inspect: dict = field(default_factory=dict)
+
+
 @pytest.fixture(scope="session")
-def image(qa_user: QaUser) -> dict:
+def image(qa_user: QaUser) -> LoadedImage:
     """The image under test: the archive `doit image` built last, loaded into the QA user's podman."""
     try:
-        meta = current_image_meta()
+        record = ImageRecord.read()
     except SystemExit as err:
         cannot_run(str(err))
-    if not is_loaded(meta):
-        load(meta)
-    info = json.loads(qa_user.podman("image", "inspect", meta["ref"], check=True).stdout)[0]
+    if not is_loaded(record):
+        load(record)
+    info = json.loads(qa_user.podman("image", "inspect", record.ref, check=True).stdout)[0]
     RUN_INFO.update(
         {
-            "builder": meta["builder"],
-            "image": meta["ref"],
-            "image_id": meta["image_id"],
+            "builder": record.builder,
+            "image": record.ref,
+            "image_id": record.image_id,
             "image_size_bytes": info.get("Size"),
-            "archive": meta["archive"],
+            "archive": str(record.archive),
             "host": f"{platform.node()} {platform.system()} {platform.release()} {platform.machine()}",
             "podman": qa_user.podman("--version").stdout.strip(),
             "qa_user": qa_user.name,
         }
     )
-    return {**meta, "inspect": info}
+    return LoadedImage(**vars(record), inspect=info)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +96,7 @@ def scenario(request) -> Scenario:
 
 @pytest.fixture
 def runner(qa_user: QaUser, image: dict, scenario: Scenario) -> Runner:
-    return Runner(qa_user, image["ref"], scenario)
+    return Runner(qa_user, image.ref, scenario)
 
 
 @pytest.fixture

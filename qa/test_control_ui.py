@@ -3,7 +3,7 @@
 OpenClaw's gateway serves its web Control UI on the gateway port. These scenarios open it the way an operator
 does, in Debian's headless Chromium driven by Playwright for Python (chosen over Selenium + chromium-driver:
 it speaks CDP to the system browser, so no driver binary has to match the browser version and nothing tries to
-download one; details in qa/browser.py), against the real image in rootless podman with `-p 127.0.0.1:<free
+download one; details in harness/browser.py), against the real image in rootless podman with `-p 127.0.0.1:<free
 port>:18789`, and assert every step from what the page shows (DOM text); each step leaves a PNG in the
 evidence directory.
 
@@ -24,7 +24,7 @@ browser's connections coming from 10.0.2.100, not from loopback):
   refuses the device-less UI (docs/web/control-ui.md, "Insecure HTTP"; not exercised here); the test stands in
   for the ingress's TLS with Chromium's `--unsafely-treat-insecure-origin-as-secure` for that one origin.
 
-The chat step uses the scripted model (qa/model_server.py, the Matrix scenarios' stand-in, labelled as such in
+The chat step uses the scripted model (harness/model_server.py, the Matrix scenarios' stand-in, labelled as such in
 the UI and in evidence) through the operator overlay qa/overlays/20-scripted-model.json5.
 """
 
@@ -40,14 +40,14 @@ import urllib.request
 
 import pytest
 
+from harness.browser import ControlUi, chromium, chromium_missing
+from harness.containers import TEST_TOKEN, free_port, gateway, gateway_up, restricted_runner
+from harness.evidence import EVIDENCE_DIR, write_json
+from harness.model_server import SCRIPTED_PREFIX, ModelServer, ScriptedModel, Step
+from harness.preconditions import cannot_run
+from harness.synapse import Netns
 from image.paths import REPO
-from qa.browser import ControlUi, chromium, chromium_missing
-from qa.conftest import cannot_run
-from qa.containers import TEST_TOKEN, free_port, gateway_up, poll
-from qa.evidence import EVIDENCE_DIR, write_json
-from qa.model_server import SCRIPTED_PREFIX, ModelServer, ScriptedModel, Step
-from qa.synapse import Netns
-from qa.test_hardening import restricted_runner
+from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
 
@@ -289,19 +289,18 @@ def test_control_ui_read_only_arbitrary_uid(runner, volumes, contract, scenario,
     overlay = overlay_dir(qa_user, volumes, [origin], with_model=False)
     hardened = restricted_runner(runner, volumes, uid=ARBITRARY_UID)
     steps = Steps(scenario)
-    try:
-        gateway_up(
-            hardened,
-            name,
-            volumes,
-            scenario,
-            extra=[
-                "-p",
-                f"127.0.0.1:{port}:{contract.port}",
-                "-v",
-                f"{overlay}:{contract.volumes['overlay']['path']}:ro",
-            ],
-        )
+    with gateway(
+        hardened,
+        name,
+        volumes,
+        scenario,
+        extra=[
+            "-p",
+            f"127.0.0.1:{port}:{contract.port}",
+            "-v",
+            f"{overlay}:{contract.volumes['overlay']['path']}:ro",
+        ],
+    ):
         poll(lambda: host_healthz(port), 30, f"/healthz on 127.0.0.1:{port}")
         ident = hardened.exec(name, "id; touch /probe 2>&1 || true")
         scenario.fact("identity", ident.stdout.strip().splitlines())
@@ -330,5 +329,3 @@ def test_control_ui_read_only_arbitrary_uid(runner, volumes, contract, scenario,
             steps.done("channels")
             scenario.fact("page_errors", ui.errors)
         hardened.stop(name)
-    finally:
-        hardened.remove(name)

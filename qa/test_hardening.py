@@ -11,40 +11,17 @@ import base64
 import hashlib
 import json
 import shlex
-import subprocess
 import tarfile
 import time
 
 import pytest
 
-from qa.containers import Runner, Volumes, gateway_up, host_tree, poll
-from qa.podman import AS_QA_USER, keep_id_flags
+from harness.containers import K8S_UID, Volumes, gateway, gateway_up, host_tree, restricted_runner
+from harness.podman import AS_QA_USER, keep_id_flags
+from plumbing import commands
+from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
-K8S_UID = 12345
-TMPFS = ["--tmpfs", "/config:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/tmp:rw,mode=1777"]
-
-
-def restricted_flags(uid: int = K8S_UID) -> list[str]:
-    """Kubernetes' restricted runtime in podman flags: read-only root, a uid with no passwd entry."""
-    return [
-        "--read-only",
-        *TMPFS,
-        "--user",
-        f"{uid}:{uid}",
-        "--passwd=false",
-        "--cap-drop=ALL",
-        "--security-opt",
-        "no-new-privileges",
-    ]
-
-
-def restricted_runner(runner: Runner, volumes: Volumes, uid: int = K8S_UID) -> Runner:
-    """A runner as Kubernetes runs the pod; the volumes are given to the uid the way fsGroup would."""
-    runner.user.run(
-        ["podman", "unshare", "chown", "-R", f"{uid}:{uid}", str(volumes.state), str(volumes.logs)], check=True
-    )
-    return Runner(runner.user, runner.image, runner.scenario, identity=restricted_flags(uid))
 
 
 def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario):
@@ -52,8 +29,7 @@ def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario)
     cap-drop ALL, no-new-privileges): gateway live, plugins loaded."""
     k8s = restricted_runner(runner, volumes)
     name = "qa-restricted"
-    try:
-        gateway_up(k8s, name, volumes, scenario, extra=["--network=none"])
+    with gateway(k8s, name, volumes, scenario, extra=["--network=none"]):
         probe = k8s.exec(
             name,
             "id; grep -c ':12345:' /etc/passwd || true; grep -E '^(CapEff|NoNewPrivs)' /proc/1/status;"
@@ -73,8 +49,6 @@ def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario)
         assert "Read-only file system" in lines[4]
         assert lines[5] == f"600 {K8S_UID}"
         assert {k: v["status"] for k, v in plugins.items()} == {p: "loaded" for p in contract.plugins}
-    finally:
-        k8s.remove(name)
 
 
 def test_restart_loop_keeps_state(runner, volumes, scenario):
@@ -82,8 +56,7 @@ def test_restart_loop_keeps_state(runner, volumes, scenario):
     name = "qa-restarts"
     runner.sh("echo 'mine' > /state/workspace/keep.md", volumes=volumes)
     cycles = []
-    try:
-        gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
+    with gateway(runner, name, volumes, scenario, extra=["--network=none"]):
         before = host_tree(volumes.state)
         for cycle in range(5):
             runner.exec(name, "echo '// edited' >> /config/openclaw.json")
@@ -107,8 +80,6 @@ def test_restart_loop_keeps_state(runner, volumes, scenario):
             )
         logs = runner.logs(name)
         runner.stop(name, grace=30)
-    finally:
-        runner.remove(name)
     after = host_tree(volumes.state)
     changed = sorted(p for p in before if before[p] != after.get(p))
     breaker = [line for line in (logs.stdout + logs.stderr).splitlines() if "crash" in line.lower()]
@@ -124,16 +95,13 @@ def test_restart_loop_keeps_state(runner, volumes, scenario):
 def test_sigterm_exits_zero_within_grace(runner, volumes, scenario):
     """SIGTERM to a live container: exit 0 well within Kubernetes' grace period."""
     name = "qa-sigterm"
-    try:
-        gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
+    with gateway(runner, name, volumes, scenario, extra=["--network=none"]):
         runner.kill(name, "TERM")
         code, seconds = runner.wait_exit(name)
         scenario.fact("exit_code", code)
         scenario.fact("seconds_to_exit", round(seconds, 1))
         assert code == 0
         assert seconds < 30
-    finally:
-        runner.remove(name)
 
 
 def test_sigkill_mid_start_then_restart_recovers(runner, volumes, scenario):
@@ -166,14 +134,11 @@ def test_zombies_are_reaped_by_the_init(runner, volumes, scenario):
     counts = {}
     for label, extra in (("tini", []), ("no_init", ["--entrypoint", "openclaw-nix-entrypoint"])):
         name = f"qa-zombie-{label.replace('_', '-')}"
-        try:
-            gateway_up(runner, name, volumes, scenario, extra=["--network=none", *extra])
+        with gateway(runner, name, volumes, scenario, extra=["--network=none", *extra]):
             pid1 = runner.exec(name, "cat /proc/1/comm").stdout.strip()
             runner.exec(name, orphan)
             poll(lambda: runner.sleepers(name) == 0, 30, "the orphan to exit", interval=0.2)  # noqa: B023
             counts[label] = {"pid1": pid1, "zombies": runner.zombies(name)}
-        finally:
-            runner.remove(name)
     scenario.fact("zombies", counts)
     assert counts["tini"] == {"pid1": "tini", "zombies": 0}
     assert counts["no_init"]["zombies"] >= 1
@@ -265,13 +230,9 @@ def test_backup_and_restore_of_state(runner, volumes, qa_user, scenario):
     try:
         gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
         runner.exec(name, "echo 'mine' > /state/workspace/keep.md")
-        with backup.open("wb") as fh:
-            proc = subprocess.run(
-                [str(AS_QA_USER), "podman", "exec", name, "tar", "-C", "/state", "-czf", "-", "."],
-                stdout=fh,
-                stderr=subprocess.PIPE,
-                check=False,
-            )
+        proc = commands.run(
+            [AS_QA_USER, "podman", "exec", name, "tar", "-C", "/state", "-czf", "-", "."], stdout_to=backup
+        )
         assert proc.returncode == 0, proc.stderr
         runner.stop(name, grace=30)
         fresh = Volumes(volumes.root.parent / f"{volumes.root.name}-restored")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.containers import Runner, gateway_up, parse_versions, poll, version_script
-from qa.test_hardening import restricted_runner
+from harness.containers import Runner, gateway, parse_versions, restricted_runner, version_script
+from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
 NO_ENTRY_UID = 4243
@@ -24,7 +24,7 @@ def test_uid_without_passwd_entry_is_a_named_user(runner, volumes, contract, sce
     """--passwd=false --read-only --cap-drop=ALL --user 4243:4243: the toolchain sees a named user, runs,
     and the gateway goes live."""
     k8s = restricted_runner(runner, volumes, uid=NO_ENTRY_UID)
-    user = contract.raw["passwd"]["user"]
+    user = contract.passwd["user"]
     probe = k8s.run(["bash", "-c", IDENTITY_SCRIPT], volumes=volumes, extra=["--network=none"])
     lines = dict(line.split(" ", 1) for line in probe.stdout.splitlines() if " " in line)
     scenario.fact("identity", lines)
@@ -37,27 +37,24 @@ def test_uid_without_passwd_entry_is_a_named_user(runner, volumes, contract, sce
     scenario.fact("toolchain_rc", {name: v["rc"] for name, v in versions.items()})
     assert {name: v["rc"] for name, v in versions.items()} == {t.name: 0 for t in contract.toolchain}
     name = "qa-no-passwd-entry"
-    try:
-        gateway_up(k8s, name, volumes, scenario, extra=["--network=none"])
-    finally:
-        k8s.remove(name)
+    with gateway(k8s, name, volumes, scenario, extra=["--network=none"]):
+        pass  # live on /healthz is the assertion
 
 
 def test_healthcheck_reports_healthy_then_unhealthy(runner, volumes, image, contract, scenario):
     """The image's HEALTHCHECK (from the contract): healthy on a live gateway, unhealthy while the gateway
     process is stopped (SIGSTOP), healthy again after SIGCONT."""
-    config = image["inspect"].get("Healthcheck") or image["inspect"]["Config"].get("Healthcheck")
+    config = image.inspect.get("Healthcheck") or image.inspect["Config"].get("Healthcheck")
     scenario.fact("image_healthcheck", config)
     assert config == contract.healthcheck
     name = "qa-healthcheck"
     # No systemd here to schedule the checks: run them on demand (`podman healthcheck run`).
-    try:
-        gateway_up(runner, name, volumes, scenario, extra=["--network=none", "--health-interval", "disable"])
+    with gateway(runner, name, volumes, scenario, extra=["--network=none", "--health-interval", "disable"]):
         healthy = runner.scenario.add(runner.user.podman("healthcheck", "run", name))
-        gateway = "$(cat /proc/1/task/1/children)"
-        runner.exec(name, f"kill -STOP {gateway}")
+        gateway_pid = "$(cat /proc/1/task/1/children)"
+        runner.exec(name, f"kill -STOP {gateway_pid}")
         stopped = runner.scenario.add(runner.user.podman("healthcheck", "run", name, timeout=60))
-        runner.exec(name, f"kill -CONT {gateway}")
+        runner.exec(name, f"kill -CONT {gateway_pid}")
         again = poll(
             lambda: (r := runner.user.podman("healthcheck", "run", name)).ok and r,
             60,
@@ -70,8 +67,6 @@ def test_healthcheck_reports_healthy_then_unhealthy(runner, volumes, image, cont
         assert healthy.ok and "unhealthy" not in healthy.stdout
         assert not stopped.ok and "unhealthy" in stopped.stdout
         assert again.ok
-    finally:
-        runner.remove(name)
 
 
 def test_no_setuid_or_setgid_files(runner, scenario):

@@ -2,11 +2,11 @@
 
 homeserver -> gateway -> agent -> toolchain -> reply, with real parts only: a real Synapse, the real
 image in rootless podman, the real OpenClaw gateway, Matrix plugin, agent loop and exec tool. The one
-stand-in is the model: qa/model_server.py, a SCRIPTED OpenAI-compatible endpoint (labelled so in the
+stand-in is the model: harness/model_server.py, a SCRIPTED OpenAI-compatible endpoint (labelled so in the
 overlay, in every reply and in evidence) whose first answer is a tool call that runs toolchain
 commands inside the container and whose second answer repeats the tool output it received.
 
-Topology (see qa/synapse.py): one podman pod per module with `--network none`, so its netns has
+Topology (see harness/synapse.py): one podman pod per module with `--network none`, so its netns has
 only loopback; Synapse (host process of the QA user) and the scripted model (a socket made in that
 netns) listen on 127.0.0.1 there, the gateway container joins the pod, and the test's client makes
 its sockets in the same netns. Nothing listens on, or talks to, any other address.
@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.conftest import cannot_run
-from qa.containers import CONTRACT, Runner, Volumes
-from qa.evidence import EVIDENCE_DIR, write_json
-from qa.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ModelServer, ScriptedModel, Step
-from qa.podman import QaUser
-from qa.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
+from harness.containers import CONTRACT, Runner, Volumes, restricted_runner
+from harness.evidence import EVIDENCE_DIR, write_json
+from harness.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ModelServer, ScriptedModel, Step
+from harness.podman import QaUser
+from harness.preconditions import cannot_run
+from harness.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
 
 pytestmark = pytest.mark.container
 
@@ -50,19 +50,6 @@ OVERLAY_DIR = Path(__file__).parent / "overlays"
 OVERLAY_MOUNT = CONTRACT.volumes.get("overlay", {}).get("path", "/config-overlay")
 UNTRUSTED = "only available for trusted plugins"
 ARBITRARY_UID = 4243
-READ_ONLY_4243 = [
-    "--read-only",
-    "--tmpfs",
-    "/config:rw,U",
-    "--tmpfs",
-    "/tmp:rw,mode=1777",
-    "--user",
-    f"{ARBITRARY_UID}:{ARBITRARY_UID}",
-    "--passwd=false",
-    "--cap-drop=ALL",
-    "--security-opt",
-    "no-new-privileges",
-]
 
 
 @dataclass(repr=False)  # pytest prints a failing frame's arguments: keep it short (and secret-free)
@@ -216,19 +203,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
     if identity == "keep_id":  # the README's identity; the pod holds --userns=keep-id
         runner = Runner(runner.user, runner.image, scenario, identity=["--user", f"{env.user.uid}:{env.user.gid}"])
     else:
-        env.user.run(
-            [
-                "podman",
-                "unshare",
-                "chown",
-                "-R",
-                f"{ARBITRARY_UID}:{ARBITRARY_UID}",
-                str(volumes.state),
-                str(volumes.logs),
-            ],
-            check=True,
-        )
-        runner = Runner(runner.user, runner.image, scenario, identity=READ_ONLY_4243)
+        runner = restricted_runner(Runner(runner.user, runner.image, scenario), volumes, uid=ARBITRARY_UID)
     bot = env.synapse.register(f"bot-{identity.replace('_', '-')}-{run_id}")
     first, second = f"toolchain-{run_id}", f"state-{run_id}"
     env.model.steps += [
@@ -238,7 +213,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
     overlay = overlay_copy(env.user, volumes)
     gateway_env = Env(OPENCLAW_MATRIX_HOMESERVER=env.synapse.url, OPENCLAW_MATRIX_TOKEN=bot.token)
     extra = ["--pod", POD, "-v", f"{overlay}:{OVERLAY_MOUNT}:ro"]
-    scenario.fact("scripted_model", f"qa/model_server.py on 127.0.0.1:{MODEL_PORT} in pod {POD} (stand-in)")
+    scenario.fact("scripted_model", f"harness/model_server.py on 127.0.0.1:{MODEL_PORT} in pod {POD} (stand-in)")
     scenario.fact(
         "synapse",
         f"{SYNAPSE_VERSION} on 127.0.0.1:{SYNAPSE_PORT} in pod {POD}, started in {env.synapse.started_s:.1f} s",
@@ -350,7 +325,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         write_json(
             EVIDENCE_DIR / f"{scenario.name}.model-records.json",
             {
-                "label": "SCRIPTED model (qa/model_server.py): every request OpenClaw sent and the scripted answer",
+                "label": "SCRIPTED model (harness/model_server.py): each request OpenClaw sent, the scripted answer",
                 "records": _records_for_evidence([r for r in env.model.snapshot() if _in_conversation(r, run_id)]),
             },
         )

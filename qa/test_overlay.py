@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
-from qa.containers import CONTRACT, TEST_TOKEN, free_port, gateway_up, poll
-from qa.k8s import K8S_DIR
+from harness.containers import CONTRACT, TEST_TOKEN, free_port, gateway
+from harness.k8s import K8S_DIR
+from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
 MATRIX_ONLY = K8S_DIR / "config-overlay" / "matrix-only.json5"
@@ -45,21 +46,18 @@ def test_matrix_only_overlay_makes_readyz_ready_and_unmounting_restores_the_temp
     assert plain.ok, plain.stderr
     name = "qa-overlay-matrix-only"
     port = free_port()
-    try:
-        gateway_up(
-            runner,
-            name,
-            volumes,
-            scenario,
-            extra=[*mount(volumes, MATRIX_ONLY.read_text()), "-p", f"127.0.0.1:{port}:{CONTRACT.port}"],
-        )
+    with gateway(
+        runner,
+        name,
+        volumes,
+        scenario,
+        extra=[*mount(volumes, MATRIX_ONLY.read_text()), "-p", f"127.0.0.1:{port}:{CONTRACT.port}"],
+    ):
         ready = poll(lambda: (r := readyz(port)) and r.get("ready") and r, 90, "/readyz ready with WhatsApp off")
         scenario.fact("readyz", {k: ready[k] for k in ("ready", "failing")})
         listing = runner.exec(name, "ls -1 /config /config/overlay").stdout.split()
         scenario.fact("config_dir", listing)
         assert "template.json5" in listing and f"00-{OVERLAY.strip('/')}.json5" in listing
-    finally:
-        runner.remove(name)
     again = runner.sh(f"cat {CONTRACT.env['OPENCLAW_CONFIG_PATH']}; ls -A /config", volumes=volumes)
     assert again.ok, again.stderr
     assert again.stdout == plain.stdout + "openclaw.json\n", "without the overlay the config is the template again"
@@ -69,8 +67,7 @@ def test_template_alone_keeps_readyz_waiting_for_whatsapp(runner, volumes, scena
     """The contrast the overlay exists for: with the template's WhatsApp on and no phone linked, not ready."""
     name = "qa-overlay-none"
     port = free_port()
-    try:
-        gateway_up(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:{CONTRACT.port}"])
+    with gateway(runner, name, volumes, scenario, extra=["-p", f"127.0.0.1:{port}:{CONTRACT.port}"]):
         state = poll(
             lambda: (r := readyz(port)) and "whatsapp" in r.get("failing", []) and r,
             60,
@@ -78,8 +75,6 @@ def test_template_alone_keeps_readyz_waiting_for_whatsapp(runner, volumes, scena
         )
         scenario.fact("readyz", {k: state[k] for k in ("ready", "failing")})
         assert state["ready"] is False
-    finally:
-        runner.remove(name)
 
 
 BAD = {

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from harness import registry as reg
+from harness.containers import Runner, free_port
+from harness.podman import QaUser
+from harness.preconditions import cannot_run
 from image.paths import REPO
-from qa import registry as reg
-from qa.conftest import cannot_run
-from qa.containers import Runner
-from qa.podman import QaUser
+from plumbing import commands
+from plumbing.commands import Result
 
 pytestmark = pytest.mark.container
 
@@ -29,14 +31,13 @@ def registry(tmp_path_factory):
     running.stop()
 
 
-def publish(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def publish(*args: str | Path, env: dict[str, str]) -> Result:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_NIX_REGISTRY", "REGISTRY_AUTH"))}
-    return subprocess.run(
-        [sys.executable, "-m", "image.publish", *args],
+    return commands.run(
+        [sys.executable, "-m", "pipeline.publish", *args],
         cwd=REPO,
-        capture_output=True,
-        text=True,
         env={**clean, **env},
+        inherit_env=False,
         timeout=900,
     )
 
@@ -55,18 +56,18 @@ def test_push_twice_pull_by_digest_and_run_offline(registry, image, qa_user, sce
     repo = f"{registry.address}/openclaw-nix"
     uploads = [registry.blob_uploads()]
     first = publish(
-        "--to", repo, "--archive", image["archive"], "--record", str(tmp_path / "push1.json"), env=creds(registry)
+        "--to", repo, "--archive", image.archive, "--record", str(tmp_path / "push1.json"), env=creds(registry)
     )
     assert first.returncode == 0, first.stderr
     uploads.append(registry.blob_uploads())
     second = publish(
-        "--to", repo, "--archive", image["archive"], "--record", str(tmp_path / "push2.json"), env=creds(registry)
+        "--to", repo, "--archive", image.archive, "--record", str(tmp_path / "push2.json"), env=creds(registry)
     )
     assert second.returncode == 0, second.stderr
     uploads.append(registry.blob_uploads())
     rec1, rec2 = (json.loads((tmp_path / f"push{i}.json").read_text()) for i in (1, 2))
     everything = first.stdout + first.stderr + second.stdout + second.stderr + json.dumps([rec1, rec2])
-    layers = len(image["inspect"]["RootFS"]["Layers"])
+    layers = len(image.inspect["RootFS"]["Layers"])
     scenario.fact("digest", rec1["digest"])
     scenario.fact("tags", [t["tag"] for t in rec1["tags"]])
     scenario.fact("blob_uploads_first_push_all_tags", uploads[1] - uploads[0])
@@ -117,7 +118,7 @@ def test_push_twice_pull_by_digest_and_run_offline(registry, image, qa_user, sce
     assert pulled.ok, pulled.stderr
     pulled_id = clean.podman("image", "inspect", by_digest, "--format", "{{.Id}}").stdout.strip()
     scenario.fact("pulled_image_id", pulled_id)
-    assert "sha256:" + pulled_id == image["image_id"]
+    assert "sha256:" + pulled_id == image.image_id
     runner = Runner(clean, by_digest, scenario)
     name = "qa-pulled"
     try:
@@ -140,11 +141,11 @@ def test_push_twice_pull_by_digest_and_run_offline(registry, image, qa_user, sce
 )
 def test_push_failure_is_one_clear_line(registry, image, scenario, tmp_path, case, expected):
     """Wrong password, unreachable registry, unknown CA, missing image: exit 1, one line, no record."""
-    repo, archive, env = f"{registry.address}/openclaw-nix", image["archive"], creds(registry)
+    repo, archive, env = f"{registry.address}/openclaw-nix", image.archive, creds(registry)
     if case == "wrong_password":
         env = creds(registry, password="definitely-wrong")
     elif case == "unreachable":
-        repo = f"127.0.0.1:{reg.free_port()}/openclaw-nix"
+        repo = f"127.0.0.1:{free_port()}/openclaw-nix"
     elif case == "untrusted_tls":
         env.pop("OPENCLAW_NIX_REGISTRY_CERT_DIR")
     else:

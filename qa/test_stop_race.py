@@ -19,9 +19,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from qa.containers import CONTRACT, Volumes, free_port, host_live, poll
-from qa.evidence import Scenario
-from qa.k8s import K8S_DIR
+from harness.containers import CONTRACT, Volumes, free_port, host_live
+from harness.evidence import Scenario
+from harness.k8s import K8S_DIR
+from plumbing.waiting import poll
 
 MATRIX_ONLY = K8S_DIR / "config-overlay" / "matrix-only.json5"
 

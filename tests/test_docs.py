@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 
-from image.docs import README, render_readme
 from image.paths import REPO
+from pipeline.docs import README, render_readme
 
 
 def test_readme_contract_sections_are_current(contract):
     text = README.read_text()
-    assert render_readme(text, contract) == text, "README is stale: run `python -m image.docs`"
+    assert render_readme(text, contract) == text, "README is stale: run `python -m pipeline.docs`"
 
 
 def test_drift_is_detected(contract):

@@ -1,4 +1,4 @@
-"""The image's library-link check (qa/elf_links.py) finds a missing library and passes a complete one."""
+"""The image's library-link check (harness/elf_links.py) finds a missing library and passes a complete one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import elf_links
+from harness import elf_links
 
 TRUE = Path(shutil.which("true") or "/bin/true")
 

@@ -15,7 +15,7 @@ import json5
 import pytest
 
 from entry.openclaw_nix_entry import EX_CONFIG
-from image.template_check import openclaw_cli, with_local_plugins
+from pipeline.template_check import openclaw_cli, with_local_plugins
 
 TOKEN = {"OPENCLAW_GATEWAY_TOKEN": "t"}
 
@@ -98,7 +98,7 @@ def test_overlay_file_is_merged_over_the_template_with_substitution(run_overlay,
     top = json.loads((config_dir / "openclaw.json").read_text())
     assert top["$include"][0] == "./template.json5"
     # read before includes are resolved: OpenClaw's merged value is written beside them
-    assert top["logging"]["file"] == contract.raw["openclaw"]["log_file"]
+    assert top["logging"]["file"] == contract.log_file
     config = merged(config_dir)
     assert config["channels"]["whatsapp"]["enabled"] is False
     assert config["channels"]["matrix"]["homeserver"] == "https://hs.example"
@@ -215,7 +215,7 @@ def test_passwd_entry_for_a_uid_without_one(run_entry, tmp_path, contract):
     result = run_entry("sh", "-c", "env", env=TOKEN, root=root, uid=54321)
     assert result.returncode == 0, result.stderr
     env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    spec = contract.raw["passwd"]
+    spec = contract.passwd
     assert env["LD_PRELOAD"] == spec["nss_wrapper"]
     assert env["NSS_WRAPPER_PASSWD"] == f"{spec['dir']}/passwd" and env["USER"] == spec["user"]
     passwd = (root / spec["dir"].lstrip("/") / "passwd").read_text()

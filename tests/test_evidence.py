@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from qa.evidence import SECRETS, Scenario, write_summary
-from qa.podman import Result
+from harness.evidence import SECRETS, Scenario, write_summary
+from plumbing.commands import Result
 
 
 def test_secrets_are_redacted_and_files_written(tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 
+from harness.image_scan import sbom, scan
 from image.archive import image_config, write_docker_archive
 from image.layers import tree_entries, write_layer
-from qa.image_scan import sbom, scan
 
 
 def make_archive(tmp_path, contract):

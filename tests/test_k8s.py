@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from qa import k8s
+from harness import k8s
 
 WEAKENINGS = {
     "readOnlyRootFilesystem": lambda s: s["containers"][0]["securityContext"].pop("readOnlyRootFilesystem"),

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from image import nix_check, nix_lock
+from image.nix import check as nix_check
+from image.nix import lock as nix_lock
 from image.paths import REPO
 
 pytestmark = pytest.mark.nix

@@ -12,6 +12,7 @@ import pytest
 
 from image.archive import image_config, write_docker_archive
 from image.builder import choose
+from image.config_check import config_mismatches
 from image.layers import tree_entries, write_layer
 from image.parity.sources import Sources
 
@@ -60,10 +61,7 @@ def test_docker_archive_follows_the_contract(tmp_path, contract):
         stored = json.load(tar.extractfile(manifest[0]["Config"]))
     assert manifest[0]["RepoTags"] == [contract.image_ref]
     assert "sha256:" + manifest[0]["Config"].removesuffix(".json") == image_id
-    cfg = stored["config"]
-    assert cfg["Env"] == contract.env_list and "User" not in cfg
-    assert cfg["ExposedPorts"] == {"18789/tcp": {}}
-    assert cfg["Labels"]["io.openclaw-nix.builder"] == "parity"
+    assert config_mismatches(stored["config"], contract, "parity") == []
     assert stored["rootfs"]["diff_ids"] == [layer.diff_id]
 
 
@@ -88,7 +86,7 @@ def test_builder_can_be_forced(monkeypatch, forced):
 
 
 def test_node_gyp_intermediates_are_pruned_but_the_addon_kept(tmp_path):
-    from image.parity.build import prune_build_intermediates
+    from image.parity.npm import prune_build_intermediates
 
     build = tmp_path / "lib/node_modules/x/node_modules/node-pty/build"
     (build / "Release").mkdir(parents=True)
@@ -100,7 +98,7 @@ def test_node_gyp_intermediates_are_pruned_but_the_addon_kept(tmp_path):
 
 def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
     """Other platforms' prebuilds and the listed optional packages go; linux-x64 and the rest stay."""
-    from image.parity.build import prune_unloadable_natives
+    from image.parity.npm import prune_unloadable_natives
 
     modules = tmp_path / "lib/node_modules/tool/node_modules"
     files = [
@@ -125,7 +123,7 @@ def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
 
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
     """An F1 run rewrites evidence/ while it builds: that must not mark the image's revision -dirty."""
-    from image.parity.build import git_revision
+    from image.provenance import git_revision
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
@@ -144,3 +142,19 @@ def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
     assert git_revision(tmp_path) == clean
     (tmp_path / "README.md").write_text("edited\n")
     assert git_revision(tmp_path) == clean + "-dirty"
+
+
+def test_config_check_names_each_departure(contract):
+    """The one config-vs-contract comparison catches a User, a wrong port and the wrong builder label."""
+    good = {
+        "Env": contract.env_list,
+        "ExposedPorts": contract.exposed_ports,
+        "Entrypoint": contract.entrypoint,
+        "Cmd": contract.cmd,
+        "Healthcheck": contract.healthcheck,
+        "Labels": contract.labels("parity", "abc"),
+    }
+    assert config_mismatches(good, contract, "parity") == []
+    bad = {**good, "User": "1000", "ExposedPorts": {"8080/tcp": {}}}
+    problems = config_mismatches(bad, contract, "nix")
+    assert [p.split()[0] for p in problems] == ["ExposedPorts", "image", "label"], problems

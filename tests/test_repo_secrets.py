@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+from harness.image_scan import SECRET_PATTERNS
 from image.paths import REPO
-from qa.image_scan import SECRET_PATTERNS
 
 
 def tracked_files() -> list[str]:

@@ -9,7 +9,7 @@ import json5
 import pytest
 
 from entry.openclaw_nix_entry import TOKEN, render
-from image.template_check import openclaw_cli, render_sample, validate
+from pipeline.template_check import openclaw_cli, render_sample, validate
 
 SECRET_KEYS = re.compile(r"(token|secret|password|apikey|api_key|accesstoken|key)$", re.I)
 
@@ -60,8 +60,8 @@ def test_placeholder_in_a_comment_is_caught(template_text, contract):
 
 
 def test_paths_and_port_match_the_contract(rendered, contract):
-    assert rendered["agents"]["defaults"]["workspace"] == contract.raw["openclaw"]["workspace"]
-    assert rendered["logging"]["file"] == contract.raw["openclaw"]["log_file"]
+    assert rendered["agents"]["defaults"]["workspace"] == contract.workspace
+    assert rendered["logging"]["file"] == contract.log_file
     assert rendered["logging"]["file"].startswith(contract.volumes["logs"]["path"] + "/")
     assert rendered["gateway"]["port"] == contract.port
     cmd = contract.cmd

@@ -14,12 +14,8 @@ Each layer is a deterministic tar in build/parity-layers; `archive` assembles th
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -30,34 +26,15 @@ from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
+from image.parity.npm import node_toolchain, npm_global_install
 from image.parity.sources import Sources
-from image.paths import NPM_CACHE, PARITY_ARCHIVE, PARITY_LAYERS, REPO, WORK
+from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
+from image.provenance import git_revision, source_date_epoch
+from image.record import ImageRecord, LayerRecord
+from plumbing.files import read_json, write_json
 
 BUILDER = "parity"
 LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
-
-
-# Like Nix's dockerTools: every layer's mtimes clamp to 1970-01-01T00:00:01Z, so a layer's digest depends
-# on its inputs only, not on when (or at which commit) it was built. SOURCE_DATE_EPOCH overrides.
-DEFAULT_EPOCH = 1
-
-
-def source_date_epoch() -> int:
-    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
-
-
-def git_revision(repo: Path = REPO) -> str:
-    """HEAD, with `-dirty` when the tree differs from it; evidence/ is output (an F1 run rewrites it while
-    it builds), so changes there do not make the image's revision dirty."""
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repo)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", ":(top)", ":(top,exclude)evidence"],
-        capture_output=True,
-        text=True,
-        cwd=repo,
-    ).stdout.strip()
-    rev = proc.stdout.strip() or "unknown"
-    return rev + ("-dirty" if dirty and rev != "unknown" else "")
 
 
 def fresh(path: Path) -> Path:
@@ -65,71 +42,6 @@ def fresh(path: Path) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
-
-
-def node_toolchain(sources: Sources) -> tuple[Path, Path]:
-    """Unpacked pinned node + npm in the work dir, used both in the image and to run npm here."""
-    node = unpack_npm(npm_tarball(sources.one("node")), WORK / "node-runtime")
-    npm = unpack_npm(npm_tarball(sources.one("npm")), WORK / "npm-cli")
-    return node / "bin" / "node", npm / "bin" / "npm-cli.js"
-
-
-def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
-    """`npm install -g` a verified tarball into `prefix` with the pinned node, a throwaway HOME."""
-    node, npm_cli = node_toolchain(sources)
-    with tempfile.TemporaryDirectory() as home:
-        # The caller's env is kept: hosts may need e.g. NODE_EXTRA_CA_CERTS or a proxy to reach npm.
-        env = {
-            **os.environ,
-            "PATH": f"{node.parent}:/usr/bin:/bin",
-            "HOME": home,
-            "npm_config_update_notifier": "false",
-            "npm_config_fund": "false",
-            "npm_config_audit": "false",
-            "npm_config_cache": str(NPM_CACHE),
-        }
-        user_npmrc = Path(os.environ.get("HOME", "/root"), ".npmrc")
-        if user_npmrc.exists():
-            env["npm_config_userconfig"] = str(user_npmrc)
-        subprocess.run(
-            [
-                str(node),
-                str(npm_cli),
-                "install",
-                "-g",
-                "--prefix",
-                str(prefix),
-                "--omit=dev",
-                "--no-save",
-                str(tarball),
-            ],
-            env=env,
-            check=True,
-        )
-    prune_build_intermediates(prefix)
-    prune_unloadable_natives(prefix, sources.prune)
-
-
-def prune_unloadable_natives(root: Path, prune: dict) -> None:
-    """Remove native code this image can never load (sources.toml [prune]): other platforms' prebuilds
-    and optional packages that cannot work in a container. QA's ELF link check would flag them."""
-    for prebuilds in sorted(root.rglob("prebuilds")):
-        if prebuilds.is_dir():
-            for platform in sorted(prebuilds.iterdir()):
-                if platform.name != prune["keep_prebuilds"]:
-                    shutil.rmtree(platform)
-    for name in prune["npm_packages"]:
-        for package in sorted(root.rglob(f"node_modules/{name}")):
-            print(f"[prune] {package.relative_to(root)}", flush=True)
-            shutil.rmtree(package)
-
-
-def prune_build_intermediates(root: Path) -> None:
-    """Drop node-gyp's generated build scripts (Makefile, config.gypi): they embed the build directory's
-    path, so they made two builds differ (found by `doit repro`), and nothing loads them at runtime."""
-    for gypi in root.rglob("build/config.gypi"):
-        for name in ("Makefile", "config.gypi"):
-            (gypi.parent / name).unlink(missing_ok=True)
 
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
@@ -224,35 +136,26 @@ def build_layer(name: str) -> dict:
     print(f"[{name}] building layer ...", flush=True)
     layer = STAGES[name](sources, layer_path(name), source_date_epoch())
     meta = {"name": name, "diff_id": layer.diff_id, "size": layer.size, "seconds": round(time.monotonic() - started, 1)}
-    layer_path(name).with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(layer_path(name).with_suffix(".json"), meta)
     print(f"[{name}] {layer.size / 1e6:.0f} MB {layer.diff_id[:19]} in {meta['seconds']} s", flush=True)
     return meta
 
 
-def build_archive(out: Path = PARITY_ARCHIVE) -> str:
+def build_archive(out: Path = PARITY_ARCHIVE) -> ImageRecord:
     contract = Contract.load()
     layers = []
     for name in LAYERS:
-        meta = json.loads(layer_path(name).with_suffix(".json").read_text())
+        meta = read_json(layer_path(name).with_suffix(".json"))
         layers.append((name, Layer(layer_path(name), meta["diff_id"], meta["size"])))
     epoch = source_date_epoch()
     config = image_config(contract, layers, contract.labels(BUILDER, git_revision()), epoch)
     image_id = write_docker_archive(out, contract.image_ref, config, layers)
-    out.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                "builder": BUILDER,
-                "image_id": image_id,
-                "archive": str(out),
-                "ref": contract.image_ref,
-                "layers": [{"name": n, "diff_id": la.diff_id, "size": la.size} for n, la in layers],
-            },
-            indent=2,
-        )
-        + "\n"
+    record = ImageRecord(
+        BUILDER, image_id, out, contract.image_ref, tuple(LayerRecord(n, la.diff_id, la.size) for n, la in layers)
     )
+    record.write(out.with_suffix(".json"))
     print(f"[archive] {out} ({out.stat().st_size / 1e6:.0f} MB) image {image_id[:19]}", flush=True)
-    return image_id
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:

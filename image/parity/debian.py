@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tarfile
 from pathlib import Path
+
+from plumbing import commands
 
 LOCK = Path(__file__).with_name("debian-packages.lock")
 # Where Debian's libnss-wrapper puts the library; the app layer links the contract's [passwd] path to it.
@@ -73,7 +74,7 @@ def build_rootfs(deb: dict, packages: list[str], excludes: list[str], work: Path
         str(sources_file),  # only the host's Debian entries for this suite
     ]
     print(f"[{label}] {' '.join(cmd)}", flush=True)
-    subprocess.run(cmd, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+    commands.stream(cmd, env={"SOURCE_DATE_EPOCH": str(epoch)})
     partial.rename(rootfs)
     for stale in work.glob(f"{label}-*"):  # trees of earlier recipes: up to ~700 MB each
         if stale not in (rootfs, sources_file):

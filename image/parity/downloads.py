@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from image.parity.sources import NpmPackage
 from image.paths import DOWNLOADS
+from plumbing import commands
 
 
 class DownloadError(RuntimeError):
@@ -32,7 +32,7 @@ def npm_tarball(pkg: NpmPackage, cache: Path = DOWNLOADS) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         print(f"[download] npm pack {pkg.spec}", flush=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            proc = subprocess.run(["npm", "pack", "--silent", pkg.spec], cwd=tmp, capture_output=True, text=True)
+            proc = commands.run(["npm", "pack", "--silent", pkg.spec], cwd=tmp, timeout=1800)
             produced = Path(tmp) / pkg.tarball_name
             if proc.returncode != 0 or not produced.exists():
                 raise DownloadError(f"npm pack {pkg.spec} failed: {proc.stderr.strip()[-500:]}")
@@ -52,7 +52,7 @@ def pypi_wheel(name: str, version: str, cache: Path = DOWNLOADS) -> Path:
     if not found:
         print(f"[download] pip download {name}=={version}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
+        commands.run(
             [
                 "python3",
                 "-m",
@@ -70,6 +70,7 @@ def pypi_wheel(name: str, version: str, cache: Path = DOWNLOADS) -> Path:
                 str(folder),
                 f"{name}=={version}",
             ],
+            timeout=1800,
             check=True,
         )
         found = sorted(folder.glob(pattern))
@@ -83,7 +84,7 @@ def unpack_npm(tarball: Path, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    subprocess.run(
+    commands.run(
         [
             "tar",
             "-xzf",

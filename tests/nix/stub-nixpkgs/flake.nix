@@ -10,7 +10,7 @@
 #   nixpkgs builds the image root: the customisation layer is `symlinkJoin { paths = contents; }`
 #   (lndir -silent: directories of all contents merge, a non-directory entry that is already there is
 #   skipped silently), then `extraCommands` runs in it, and the store paths come as layers under /nix.
-#   `imageRoot.entries` is the merged top-level listing before extraCommands (image/nix_check.py runs
+#   `imageRoot.entries` is the merged top-level listing before extraCommands (image/nix/check.py runs
 #   extraCommands on it), `imageRoot.collisions` names each non-directory entry two contents provide.
 {
   outputs =
@@ -69,7 +69,7 @@
       # one (faukah/nixpkgs@3b20077cd82fd1f099e92e2792d73e3176d4869d) lacks `meta`, a mid-2024 one
       # (infinixbot/nixpkgs@005c0eef7c353c1e4add522d1953faef2fbd17e8) also `mtime`, `includeNixDB`,
       # `layeringPipeline`, `debug`. nix/image.nix passes only arguments every version read has
-      # (image/nix_check.py STABLE_STREAM_ARGS checks that).
+      # (image/nix/check.py STABLE_STREAM_ARGS checks that).
       streamLayeredImage =
         {
           name,

@@ -8,7 +8,6 @@ pytest's), made by setup/bootstrap.sh under the cache dir.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from image.paths import CACHE, REPO
+from plumbing import commands
 
 K8S_DIR = REPO / "deploy" / "k8s"
 CHECKOV = CACHE / "tools" / "checkov" / "bin" / "checkov"
@@ -33,7 +33,7 @@ class ToolMissing(RuntimeError):
 def render(directory: Path = K8S_DIR) -> list[dict]:
     if shutil.which("kubectl") is None:
         raise ToolMissing("kubectl is not installed (setup/bootstrap.sh installs Debian's kubernetes-client)")
-    out = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True).stdout
+    out = commands.run(["kubectl", "kustomize", directory], check=True).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -46,11 +46,7 @@ def schema_errors(docs: list[dict]) -> str | None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
         fh.write(dump(docs))
         fh.flush()
-        proc = subprocess.run(
-            [sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", fh.name],
-            capture_output=True,
-            text=True,
-        )
+        proc = commands.run([sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", fh.name])
     return None if proc.returncode == 0 else (proc.stdout + proc.stderr).strip()[-2000:]
 
 
@@ -61,9 +57,9 @@ def checkov_failures(docs: list[dict]) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "rendered.yaml")
         path.write_text(dump(docs))
-        proc = subprocess.run(
+        proc = commands.run(
             [
-                str(CHECKOV),
+                CHECKOV,
                 "-f",
                 str(path),
                 "--framework",
@@ -74,9 +70,7 @@ def checkov_failures(docs: list[dict]) -> list[str]:
                 "cli",
                 "--skip-check",
                 ",".join(CHECKOV_SKIPS),
-            ],
-            capture_output=True,
-            text=True,
+            ]
         )
     failed = [line.split(":")[1].strip() for line in proc.stdout.splitlines() if line.startswith("Check:")]
     if proc.returncode != 0 and not failed:

@@ -9,7 +9,7 @@ Why Playwright (PyPI `playwright`, used only as a driver: `executable_path=/usr/
   pairing) and DOM text reads are one call each; the wheel ships its own node driver, so the install
   is one pip package and the browser is the distribution's.
 
-Everything the scenarios assert is read from the page's DOM text; the waits are `qa.containers.poll`
+Everything the scenarios assert is read from the page's DOM text; the waits are `harness.containers.poll`
 loops over those reads, each with a deadline.
 
 Chromium runs as root here, so `--no-sandbox`; the other flags keep it off the (closed) network. Two
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from qa.containers import poll
-from qa.evidence import EVIDENCE_DIR, SECRETS, Scenario, redact
+from harness.evidence import EVIDENCE_DIR, SECRETS, Scenario, redact
+from plumbing.waiting import poll
 
 CHROMIUM = Path(os.environ.get("OPENCLAW_NIX_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [

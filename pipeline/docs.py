@@ -1,6 +1,6 @@
 """Generate the README's contract tables, so the docs cannot drift from image/contract.toml.
 
-Sections live between `<!-- contract:NAME -->` and `<!-- /contract:NAME -->`; `python -m image.docs`
+Sections live between `<!-- contract:NAME -->` and `<!-- /contract:NAME -->`; `python -m pipeline.docs`
 rewrites them, tests/test_docs.py fails when they are stale.
 """
 
@@ -50,7 +50,7 @@ def image(c: Contract) -> str:
     return "\n".join(
         [
             f"- image: `{c.image_ref}`, OpenClaw `{c.openclaw_version}` "
-            f"(nix-openclaw `{c.raw['openclaw']['nix_openclaw_ref']}`), linux/amd64",
+            f"(nix-openclaw `{c.nix_openclaw_ref}`), linux/amd64",
             f"- ports: {', '.join(f'`{p}`' for p in c.exposed_ports)}; no `User` (run as any non-root uid)",
             f"- entrypoint: `{' '.join(c.entrypoint)}`; default command: `{' '.join(c.cmd)}`",
             f"- plugins baked in: {', '.join(f'`{c.plugin_path(p)}`' for p in c.plugins)}",

@@ -7,25 +7,25 @@ appear on a command line, in output or in the push record. Pushing the same imag
 layer: skopeo asks the registry for each blob first (the tests count uploads in a real registry's log;
 skopeo's own output does not say, off a terminal).
 
-Usage: python -m image.publish [--to REGISTRY/REPO] [--tag T ...]
+Usage: python -m pipeline.publish [--to REGISTRY/REPO] [--tag T ...]
        OPENCLAW_NIX_PUSH_TO overrides the default repository ghcr.io/openclaw/openclaw-nix.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from image.contract import Contract
-from image.load import CURRENT_IMAGE
-from image.parity.build import git_revision
 from image.paths import BUILD
+from image.provenance import git_revision
+from image.record import ImageRecord
+from plumbing import commands
+from plumbing.files import write_json
 
 DEFAULT_REPOSITORY = "ghcr.io/openclaw/openclaw-nix"
 PUSH_RECORD = BUILD / "push.json"
@@ -78,7 +78,7 @@ def _auth_file(target: Target, workdir: Path) -> str | None:
         cmd = ["skopeo", "login", "--authfile", str(auth), "--username", user, "--password-stdin"]
         if target.cert_dir:
             cmd += ["--cert-dir", target.cert_dir]
-        proc = subprocess.run([*cmd, target.registry], input=password, capture_output=True, text=True)
+        proc = commands.run([*cmd, target.registry], stdin=password)
         if proc.returncode != 0:
             raise PublishError(explain(proc.stderr, target))
         auth.chmod(0o600)
@@ -99,9 +99,7 @@ def push(archive: Path, target: Target, tags: list[str]) -> dict:
             cmd += ["--dest-cert-dir", target.cert_dir] if target.cert_dir else []
             ref = f"{target.repository}:{tag}"
             print(f"[push] {archive.name} -> {ref}", flush=True)
-            proc = subprocess.run(
-                [*cmd, f"docker-archive:{archive}", f"docker://{ref}"], capture_output=True, text=True
-            )
+            proc = commands.run([*cmd, f"docker-archive:{archive}", f"docker://{ref}"], timeout=3600)
             if proc.returncode != 0 or not digest_file.exists():
                 raise PublishError(explain(proc.stderr, target))
             results.append({"tag": tag, "ref": ref, "digest": digest_file.read_text().strip()})
@@ -124,15 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     target = Target(args.to, os.environ.get("OPENCLAW_NIX_REGISTRY_CERT_DIR"))
     try:
-        meta = json.loads(CURRENT_IMAGE.read_text()) if args.archive is None and CURRENT_IMAGE.exists() else {}
-        archive = args.archive or Path(meta.get("archive", BUILD / "missing-image.tar"))
+        image = ImageRecord.current() if args.archive is None else None
+        archive = args.archive or (image.archive if image else BUILD / "missing-image.tar")
         tags = args.tag or default_tags(Contract.load(), git_revision())
-        record = {**push(archive, target, tags), "builder": meta.get("builder"), "image_id": meta.get("image_id")}
+        record = {
+            **push(archive, target, tags),
+            "builder": image.builder if image else None,
+            "image_id": image.image_id if image else None,
+        }
     except PublishError as err:
         print(f"openclaw-nix push: error: {err}", file=sys.stderr)
         return 1
-    args.record.parent.mkdir(parents=True, exist_ok=True)
-    args.record.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(args.record, record)
     print(
         f"[push] {record['repository']}@{record['digest']} ({', '.join(t['tag'] for t in record['tags'])}) "
         f"-> {args.record}"

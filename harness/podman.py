@@ -1,45 +1,22 @@
 """Drive rootless podman as the non-root QA user from a root process (CI has no tty).
 
 Every podman call goes through setup/as-qa-user, the one way measured to work on these hosts.
-Calls are recorded (argv, exit code, output, seconds) so scenarios can put them in evidence.
+Calls go through plumbing.commands and are recorded (argv, exit code, output, seconds) for evidence.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-import shlex
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from image.paths import REPO
+from plumbing import commands
+from plumbing.commands import Result
 
 AS_QA_USER = REPO / "setup" / "as-qa-user"
 QA_USER = os.environ.get("OPENCLAW_NIX_QA_USER", "openclaw-qa")
-
-
-@dataclass
-class Result:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def record(self) -> dict:
-        return {
-            "argv": self.argv,
-            "returncode": self.returncode,
-            "seconds": round(self.seconds, 2),
-            "stdout": self.stdout[-20000:],
-            "stderr": self.stderr[-20000:],
-        }
 
 
 @dataclass
@@ -68,31 +45,14 @@ class QaUser:
         return Path(self.pw.pw_dir)
 
     def run(self, argv: list[str], *, stdin: Path | None = None, timeout: float = 600, check: bool = False) -> Result:
-        started = time.monotonic()
+        """`argv` as the QA user (through setup/as-qa-user unless we already are that user); recorded."""
         cmd = [str(AS_QA_USER), *argv] if os.geteuid() != self.uid else argv
-        with stdin.open("rb") if stdin else open(os.devnull, "rb") as fh:
-            try:
-                proc = subprocess.run(
-                    cmd,
-                    stdin=fh,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    env={**os.environ, "OPENCLAW_NIX_QA_USER": self.name},
-                )
-                result = Result(argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
-            except subprocess.TimeoutExpired as err:
-                result = Result(
-                    argv,
-                    124,
-                    _text(err.stdout),
-                    _text(err.stderr) + f"\ntimed out after {timeout}s",
-                    time.monotonic() - started,
-                )
+        # stdin is opened by this (root) process: the QA user need not be able to read the file
+        result = commands.run(
+            cmd, stdin=stdin, timeout=timeout, env={"OPENCLAW_NIX_QA_USER": self.name}, shown=list(argv)
+        )
         self.log.append(result)
-        if check and not result.ok:
-            raise RuntimeError(f"{shlex.join(argv)} failed ({result.returncode}): {result.stderr.strip()[-1500:]}")
-        return result
+        return result.check() if check else result
 
     def podman(self, *args: str, **kwargs) -> Result:
         return self.run(["podman", *self.podman_global, *args], **kwargs)
@@ -100,12 +60,6 @@ class QaUser:
     def mkdirs(self, *paths: Path) -> None:
         """Directories owned by the QA user (created as that user: no chown needed)."""
         self.run(["mkdir", "-p", *map(str, paths)], check=True)
-
-
-def _text(data) -> str:
-    if data is None:
-        return ""
-    return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
 def keep_id_flags(user: QaUser) -> list[str]:

@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 
 from image.contract import Contract
-from image.nix_lock import nix_openclaw_node
+from image.nix.lock import nix_openclaw_node
 from image.parity.debian import LOCK as DEBIAN_LOCK
 from image.parity.sources import Sources
 from image.paths import PINS, REPO
+from plumbing.files import write_json
 
 FLAKE_LOCK = REPO / "flake.lock"
 
@@ -35,15 +36,13 @@ def _debian_lock() -> list[str]:
 def collect(contract: Contract, sources: Sources) -> dict:
     problems = sources.check_against(contract)
     locked = nix_openclaw_lock()
-    if locked and locked["rev"] != contract.raw["openclaw"]["nix_openclaw_rev"]:
-        problems.append(
-            f"flake.lock pins nix-openclaw {locked['rev']}, the contract {contract.raw['openclaw']['nix_openclaw_rev']}"
-        )
+    if locked and locked["rev"] != contract.nix_openclaw_rev:
+        problems.append(f"flake.lock pins nix-openclaw {locked['rev']}, the contract {contract.nix_openclaw_rev}")
     if problems:
         raise SystemExit("pins disagree:\n  " + "\n  ".join(problems))
     return {
         "openclaw": contract.openclaw_version,
-        "nix_openclaw": locked or {"rev": contract.raw["openclaw"]["nix_openclaw_rev"], "note": "no flake.lock yet"},
+        "nix_openclaw": locked or {"rev": contract.nix_openclaw_rev, "note": "no flake.lock yet"},
         "debian": {**sources.debian, "locked_packages": _debian_lock()},
         "npm": {p.name: {"version": p.version, "integrity": p.integrity, "role": p.role} for p in sources.npm},
         "pypi": {p["name"]: p["version"] for p in sources.pypi},
@@ -52,8 +51,7 @@ def collect(contract: Contract, sources: Sources) -> dict:
 
 def write(out: Path = PINS) -> dict:
     pins = collect(Contract.load(), Sources.load())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
+    write_json(out, pins, sort_keys=True)
     print(
         f"[pin] openclaw {pins['openclaw']}, nix-openclaw {pins['nix_openclaw']['rev'][:12]}, "
         f"{len(pins['npm'])} npm + {len(pins['pypi'])} PyPI pins -> {out}"

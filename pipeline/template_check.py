@@ -9,17 +9,18 @@ pointed at the same verified tarballs unpacked here; the in-container QA checks 
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from entry.openclaw_nix_entry import render, resolve_values
 from image.contract import Contract
-from image.parity.build import node_toolchain, npm_global_install
 from image.parity.downloads import npm_tarball, unpack_npm
+from image.parity.npm import node_toolchain, npm_global_install
 from image.parity.sources import Sources
-from image.paths import WORK
+from image.paths import BUILD, CONFIG_PREVIEW, WORK
+from plumbing import commands
+from plumbing.files import write_json, write_text
 
 SAMPLE_ENV = {
     "OPENCLAW_GATEWAY_TOKEN": "sample-gateway-token",
@@ -94,11 +95,10 @@ def validate(config_text: str, contract: Contract) -> Validation:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp, "openclaw.json")
         cfg.write_text(config_text)
-        proc = subprocess.run(
-            [str(node), str(script), "config", "validate", "--json"],
+        proc = commands.run(
+            [node, script, "config", "validate", "--json"],
             env=host_env(node, tmp, cfg, OPENCLAW_NO_AUTO_UPDATE="1"),
-            capture_output=True,
-            text=True,
+            inherit_env=False,
             timeout=180,
         )
     try:
@@ -106,3 +106,14 @@ def validate(config_text: str, contract: Contract) -> Validation:
     except json.JSONDecodeError:
         report = {"valid": False, "raw": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
     return Validation(proc.returncode == 0 and bool(report.get("valid")), report, config_text)
+
+
+def check(contract: Contract) -> Validation:
+    """The `template` step: validate the sample render, write the report and the preview; fail loudly."""
+    result = validate(render_sample(contract), contract)
+    write_json(BUILD / "template-validation.json", result.report)
+    if not result.valid:
+        raise SystemExit(f"template rejected by openclaw {contract.openclaw_version}: {result.report}")
+    write_text(CONFIG_PREVIEW, render_sample(contract))
+    print(f"[template] valid for openclaw {contract.openclaw_version}; preview -> {CONFIG_PREVIEW}")
+    return result

@@ -7,38 +7,39 @@ lastModified. `nix flake lock --override-input nix-openclaw path:SRC` then write
 nodes from nix-openclaw's own lock, and the nix-openclaw node is turned into the github node a
 networked `nix flake lock` would write.
 
-Usage: python -m image.nix_lock GIT_DIR   (a clone of openclaw/nix-openclaw containing the rev)
+Usage: python -m image.nix.lock GIT_DIR   (a clone of openclaw/nix-openclaw containing the rev)
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from image.contract import Contract
 from image.paths import REPO
+from plumbing import commands
+from plumbing.files import write_json
 
 NIX = ["nix", "--extra-experimental-features", "nix-command flakes"]
 
 
 def export_source(git_dir: Path, rev: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(git_dir), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "src.tar"
+        commands.run(["git", "-C", git_dir, "archive", rev], stdout_to=archive, check=True)
+        commands.run(["tar", "-x", "-C", dest, "-f", archive], check=True)
     return dest
 
 
 def nar_hash(path: Path) -> str:
-    return subprocess.run([*NIX, "hash", "path", str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    return commands.run([*NIX, "hash", "path", path], check=True).stdout.strip()
 
 
 def commit_time(git_dir: Path, rev: str) -> int:
-    out = subprocess.run(
-        ["git", "-C", str(git_dir), "log", "-1", "--format=%ct", rev], capture_output=True, text=True, check=True
-    ).stdout
+    out = commands.run(["git", "-C", git_dir, "log", "-1", "--format=%ct", rev], check=True).stdout
     return int(out.strip())
 
 
@@ -68,14 +69,14 @@ def github_node(lock: dict, rev: str, narhash: str, last_modified: int) -> dict:
 
 
 def relock(git_dir: Path, repo: Path = REPO) -> dict:
-    rev = Contract.load().raw["openclaw"]["nix_openclaw_rev"]
+    rev = Contract.load().nix_openclaw_rev
     with tempfile.TemporaryDirectory() as tmp:
         src = export_source(git_dir, rev, Path(tmp) / "src")
         narhash = nar_hash(src)
-        subprocess.run([*NIX, "flake", "lock", "--override-input", "nix-openclaw", f"path:{src}"], cwd=repo, check=True)
+        commands.stream([*NIX, "flake", "lock", "--override-input", "nix-openclaw", f"path:{src}"], cwd=repo)
     lock_path = repo / "flake.lock"
     lock = github_node(json.loads(lock_path.read_text()), rev, narhash, commit_time(git_dir, rev))
-    lock_path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    write_json(lock_path, lock, sort_keys=True)
     print(f"flake.lock: nix-openclaw {rev} {narhash}")
     return lock
 

@@ -6,24 +6,24 @@ the files that differ are named (path, and whether the content, mode, owner, typ
 differs). Downloads are shared (they are verified by hash); everything else, including the Debian
 rootfs, is rebuilt each time.
 
-Usage: python -m image.repro [--keep]   (writes build/repro.json)
+Usage: python -m pipeline.repro [--keep]   (writes build/repro.json)
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
 
-from image.parity.build import source_date_epoch
 from image.paths import BUILD, CACHE, REPO
+from image.provenance import source_date_epoch
+from image.record import ImageRecord
+from plumbing import commands
+from plumbing.files import write_json
 
 RUNS = CACHE / "repro"
 RECORD = BUILD / "repro.json"
@@ -31,9 +31,9 @@ RECORD = BUILD / "repro.json"
 
 def build(run_dir: Path) -> float:
     shutil.rmtree(run_dir, ignore_errors=True)
-    env = {**os.environ, "OPENCLAW_NIX_WORK": str(run_dir / "work"), "OPENCLAW_NIX_BUILD": str(run_dir / "build")}
+    env = {"OPENCLAW_NIX_WORK": str(run_dir / "work"), "OPENCLAW_NIX_BUILD": str(run_dir / "build")}
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "image.parity.build"], cwd=REPO, env=env, check=True)
+    commands.stream([sys.executable, "-m", "image.parity.build"], cwd=REPO, env=env)
     return round(time.monotonic() - started, 1)
 
 
@@ -63,42 +63,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep both build trees for inspection")
     args = parser.parse_args(argv)
     seconds = [build(RUNS / f"run{i}") for i in (1, 2)]
-    metas = [json.loads((RUNS / f"run{i}" / "build" / "openclaw-nix-parity.json").read_text()) for i in (1, 2)]
+    images = [ImageRecord.read(RUNS / f"run{i}" / "build" / "openclaw-nix-parity.json") for i in (1, 2)]
     layers = []
-    for first, second in zip(metas[0]["layers"], metas[1]["layers"], strict=True):
-        same = first["diff_id"] == second["diff_id"]
+    for first, second in zip(images[0].layers, images[1].layers, strict=True):
+        same = first.diff_id == second.diff_id
         diff = (
             []
             if same
             else differences(
-                RUNS / "run1/build/parity-layers" / f"{first['name']}.tar",
-                RUNS / "run2/build/parity-layers" / f"{first['name']}.tar",
+                RUNS / "run1/build/parity-layers" / f"{first.name}.tar",
+                RUNS / "run2/build/parity-layers" / f"{first.name}.tar",
             )
         )
         layers.append(
             {
-                "layer": first["name"],
+                "layer": first.name,
                 "identical": same,
-                "diff_ids": [first["diff_id"], second["diff_id"]],
+                "diff_ids": [first.diff_id, second.diff_id],
                 "differing_files": diff,
             }
         )
     record = {
         "source_date_epoch": source_date_epoch(),
         "build_seconds": seconds,
-        "image_ids": [metas[0]["image_id"], metas[1]["image_id"]],
-        "identical": metas[0]["image_id"] == metas[1]["image_id"],
+        "image_ids": [images[0].image_id, images[1].image_id],
+        "identical": images[0].image_id == images[1].image_id,
         "layers": layers,
     }
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    RECORD.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(RECORD, record)
     for layer in layers:
         state = "identical" if layer["identical"] else f"DIFFERS ({len(layer['differing_files'])} files)"
         print(f"{layer['layer']:<10} {layer['diff_ids'][0][:19]}  {state}")
         for line in layer["differing_files"][:20]:
             print(f"    {line}")
     verdict = "reproducible" if record["identical"] else "NOT reproducible"
-    print(f"image {metas[0]['image_id'][:19]} vs {metas[1]['image_id'][:19]}: {verdict} -> {RECORD}")
+    print(f"image {images[0].image_id[:19]} vs {images[1].image_id[:19]}: {verdict} -> {RECORD}")
     if not args.keep:
         shutil.rmtree(RUNS, ignore_errors=True)
     return 0 if record["identical"] else 1

@@ -6,28 +6,19 @@ any default task (or sub-task) not marked U is printed and fails the check.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from image.paths import REPO
+from pipeline.order import DEFAULT
+from plumbing import commands
 
 
 def stale_tasks() -> list[str]:
-    sys.path.insert(0, str(REPO))
-    import dodo  # dodo.py is a script at the repo root, not a package module
-
-    defaults = dodo.DOIT_CONFIG["default_tasks"]
-    out = subprocess.run(
-        [sys.executable, "-m", "doit", "list", "--all", "--status"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = commands.run([sys.executable, "-m", "doit", "list", "--all", "--status"], cwd=REPO, check=True).stdout
     rows = [line.split()[:2] for line in out.splitlines() if line[:2] in ("R ", "U ", "I ")]
     names = [name for _, name in rows]
     leaves = {name: status for status, name in rows if not any(n.startswith(name + ":") for n in names)}
-    return sorted(n for n, s in leaves.items() if s != "U" and n.split(":")[0] in defaults)
+    return sorted(n for n, s in leaves.items() if s != "U" and n.split(":")[0] in DEFAULT)
 
 
 def main() -> int:

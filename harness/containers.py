@@ -10,31 +10,20 @@ import shlex
 import socket
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.evidence import SECRETS, Scenario
+from harness.podman import QaUser, keep_id_flags
 from image.contract import Contract
-from qa.evidence import SECRETS, Scenario
-from qa.podman import QaUser, Result, keep_id_flags
+from plumbing.commands import Result
 
 CONTRACT = Contract.load()
 # A throwaway token per QA run: never a literal in the repo, never reused.
 TEST_TOKEN = "qa-" + secrets.token_hex(12)
 SECRETS.add(TEST_TOKEN)
-
-
-def poll(condition: Callable[[], object], deadline_s: float, what: str, interval: float = 0.25):
-    """Call `condition` until it returns something truthy (returned) or `deadline_s` passes (AssertionError
-    naming `what`). The one way scenarios wait: on a condition, with a deadline, never a bare sleep."""
-    end = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        time.sleep(interval)
 
 
 def host_live(port: int) -> bool:
@@ -176,6 +165,32 @@ class Runner:
         self.user.podman("rm", "-f", "-t", "0", name)
 
 
+K8S_UID = 12345  # deploy/k8s's runAsUser: a uid with no passwd entry in the image
+TMPFS = ["--tmpfs", "/config:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/tmp:rw,mode=1777"]
+
+
+def restricted_flags(uid: int = K8S_UID) -> list[str]:
+    """Kubernetes' restricted runtime in podman flags: read-only root, a uid with no passwd entry."""
+    return [
+        "--read-only",
+        *TMPFS,
+        "--user",
+        f"{uid}:{uid}",
+        "--passwd=false",
+        "--cap-drop=ALL",
+        "--security-opt",
+        "no-new-privileges",
+    ]
+
+
+def restricted_runner(runner: Runner, volumes: Volumes, uid: int = K8S_UID) -> Runner:
+    """A runner as Kubernetes runs the pod; the volumes are given to the uid the way fsGroup would."""
+    runner.user.run(
+        ["podman", "unshare", "chown", "-R", f"{uid}:{uid}", str(volumes.state), str(volumes.logs)], check=True
+    )
+    return Runner(runner.user, runner.image, runner.scenario, identity=restricted_flags(uid))
+
+
 def version_script(contract: Contract = CONTRACT) -> str:
     """A shell script printing each toolchain entry's version between markers, with its exit code."""
     parts = []
@@ -230,3 +245,12 @@ def gateway_up(runner, name, volumes, scenario, **kwargs) -> float:
     assert json.loads(live.stdout.splitlines()[0]) == {"ok": True, "status": "live"}
     scenario.fact(f"{name}_start_to_live_s", round(elapsed, 1))
     return elapsed
+
+
+@contextmanager
+def gateway(runner: Runner, name: str, volumes: Volumes | None, scenario: Scenario, **kwargs) -> Iterator[float]:
+    """A started gateway container, live on /healthz (yields seconds to live); removed however the block ends."""
+    try:
+        yield gateway_up(runner, name, volumes, scenario, **kwargs)
+    finally:
+        runner.remove(name)

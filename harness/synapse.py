@@ -9,7 +9,7 @@ on that loopback and nowhere else:
   `nsenter --net=/proc/<infra pid>/ns/net setpriv --reuid <qa> ... python -m synapse.app.homeserver`
   (nsenter and setpriv exec, so the Popen pid is Synapse's own pid and SIGTERM reaches it directly).
   It binds 127.0.0.1 in that namespace only, so nothing outside the pod can reach it.
-- The scripted model server (qa/model_server.py) listens on a socket created in the same netns.
+- The scripted model server (harness/model_server.py) listens on a socket created in the same netns.
 - The gateway container joins the pod (`--pod`), so `http://127.0.0.1:<port>` inside the container
   is the same loopback. The pod is created with `--userns=keep-id`: podman 4.3 refuses `--userns` on
   a container that joins a pod ("--userns and --pod cannot be set together"); ids above the QA
@@ -28,7 +28,7 @@ a `--network none` pod proves the gateway needs no other address for the whole c
 
 Synapse is set up for speed: SQLite, one client listener (no federation listener, no key servers,
 no presence, no metrics, no URL previews, rate limits lifted), a registration shared secret and
-macaroon/form secrets generated per run (registered in qa.evidence.SECRETS, never written to
+macaroon/form secrets generated per run (registered in harness.evidence.SECRETS, never written to
 evidence), signing key written directly (no `--generate-keys` pass).
 """
 
@@ -52,9 +52,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.evidence import SECRETS
+from harness.evidence import SECRETS
+from image.paths import CACHE
+from plumbing import commands
+from plumbing.files import write_json
+from plumbing.waiting import poll
 
-CACHE = Path(os.environ.get("OPENCLAW_NIX_CACHE", "/var/cache/openclaw-nix"))
 SYNAPSE_VENV = CACHE / "tools" / "synapse"
 SYNAPSE_VERSION = "1.163.2"  # pinned in setup/bootstrap.sh
 SERVER_NAME = "mx.openclaw-qa.test"  # never resolved: no federation
@@ -93,7 +96,7 @@ class Netns:
 
     def run(self, argv: list[str], **kwargs) -> subprocess.Popen:
         """Start a process in the namespace (nsenter execs: the Popen pid is the process's own)."""
-        return subprocess.Popen(["nsenter", f"--net=/proc/{self.pid}/ns/net", *argv], **kwargs)
+        return commands.start(["nsenter", f"--net=/proc/{self.pid}/ns/net", *argv], **kwargs)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -157,14 +160,7 @@ class Client:
 
     def wait_for(self, condition, *, deadline_s: float, interval: float = 0.2, what: str = "condition"):
         """Poll `condition()` until it returns something truthy or the deadline passes."""
-        deadline = time.monotonic() + deadline_s
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not met within {deadline_s} s")
-            time.sleep(interval)
+        return poll(condition, deadline_s, what, interval)
 
 
 def q(value: str) -> str:
@@ -248,7 +244,7 @@ class Synapse:
             "rc_3pid_validation": lifted,
         }
         path = self.root / "homeserver.yaml"
-        path.write_text(json.dumps(config, indent=2))
+        write_json(path, config)
         uid = pwd.getpwnam(self.run_as)
         for dirpath, _dirs, files in os.walk(self.root):
             os.chown(dirpath, uid.pw_uid, uid.pw_gid)

@@ -8,9 +8,14 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+
+from harness.containers import free_port
+from plumbing import commands
+from plumbing.waiting import poll
 
 
 class RegistryUnavailable(RuntimeError):
@@ -43,14 +48,8 @@ class Registry:
             self.process.kill()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+    commands.run(["openssl", *args], cwd=cwd, check=True)
 
 
 def start(workdir: Path) -> Registry:
@@ -110,28 +109,32 @@ def start(workdir: Path) -> Registry:
     )
     (ca_dir / "ca.key").unlink()  # only the certificate is needed from here on
     user, password = "qa-pusher", secrets.token_urlsafe(18)
-    htpasswd = subprocess.run(["htpasswd", "-Bbn", user, password], capture_output=True, text=True, check=True)
+    htpasswd = commands.run(["htpasswd", "-Bbn", user, password], check=True)
     (workdir / "htpasswd").write_text(htpasswd.stdout)
     port = free_port()
-    (workdir / "config.yml").write_text(f"""version: 0.1
-log: {{level: info}}
-storage:
-  filesystem: {{rootdirectory: {workdir / "data"}}}
-  delete: {{enabled: true}}
-http:
-  addr: 127.0.0.1:{port}
-  tls: {{certificate: {workdir / "server.crt"}, key: {workdir / "server.key"}}}
-auth:
-  htpasswd: {{realm: openclaw-nix-qa, path: {workdir / "htpasswd"}}}
-""")
+    config = {
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {"filesystem": {"rootdirectory": str(workdir / "data")}, "delete": {"enabled": True}},
+        "http": {
+            "addr": f"127.0.0.1:{port}",
+            "tls": {"certificate": str(workdir / "server.crt"), "key": str(workdir / "server.key")},
+        },
+        "auth": {"htpasswd": {"realm": "openclaw-nix-qa", "path": str(workdir / "htpasswd")}},
+    }
+    (workdir / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     log = (workdir / "registry.log").open("w")
-    process = subprocess.Popen(["docker-registry", "serve", str(workdir / "config.yml")], stdout=log, stderr=log)
-    for _ in range(100):
+    process = commands.start(["docker-registry", "serve", workdir / "config.yml"], stdout=log, stderr=log)
+
+    def listening() -> bool:
         if process.poll() is not None:
             raise RegistryUnavailable(f"registry exited: {(workdir / 'registry.log').read_text()[-500:]}")
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return Registry(f"127.0.0.1:{port}", user, password, ca_dir, process, workdir / "registry.log")
-        time.sleep(0.1)
-    process.kill()
-    raise RegistryUnavailable("registry did not listen within 10 s")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        poll(listening, 10, "the registry to listen", interval=0.1)
+    except AssertionError as err:
+        process.kill()
+        raise RegistryUnavailable(str(err)) from None
+    return Registry(f"127.0.0.1:{port}", user, password, ca_dir, process, workdir / "registry.log")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from image.config_check import config_mismatches
 from image.contract import Contract
-from image.nix_lock import NIX, nix_openclaw_node, root_inputs
+from image.nix.lock import NIX, nix_openclaw_node, root_inputs
 from image.paths import REPO
+from plumbing import commands
 
 STUBS = REPO / "tests" / "nix"
 ATTR = "packages.x86_64-linux.openclaw-nix-image"
@@ -64,7 +65,7 @@ def nix_eval(flake_dir: Path, attr: str, apply: str | None = None) -> object:
     cmd = [*NIX, "eval", "--json", f"{flake_ref(flake_dir)}#{ATTR}{attr}", *overrides()]
     if apply:
         cmd += ["--apply", apply]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = commands.run(cmd, timeout=300)
     if proc.returncode != 0:  # nix may print partial JSON before failing: trust the exit code
         raise RuntimeError(f"nix eval {attr} failed: {nix_error(proc.stderr)}")
     return json.loads(proc.stdout)
@@ -75,19 +76,14 @@ def parse_problems(flake_dir: Path) -> list[str]:
     for path in sorted(flake_dir.glob("**/*.nix")):
         if any(part in {".venv", "build", ".nox", "node_modules"} for part in path.relative_to(flake_dir).parts):
             continue
-        proc = subprocess.run(["nix-instantiate", "--parse", str(path)], capture_output=True, text=True)
+        proc = commands.run(["nix-instantiate", "--parse", path])
         if proc.returncode != 0:
             problems.append(f"{path.relative_to(flake_dir)} does not parse: {proc.stderr.strip()[-300:]}")
     return problems
 
 
 def flake_check_problems(flake_dir: Path) -> list[str]:
-    proc = subprocess.run(
-        [*NIX, "flake", "check", "--no-build", flake_ref(flake_dir), *overrides()],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = commands.run([*NIX, "flake", "check", "--no-build", flake_ref(flake_dir), *overrides()], timeout=300)
     return [] if proc.returncode == 0 else [f"nix flake check --no-build failed: {nix_error(proc.stderr)}"]
 
 
@@ -107,10 +103,10 @@ def expected_root(contract: Contract) -> list[str]:
     path_dirs = [d for d in contract.env["PATH"].split(":") if not any(d.startswith(m + "/") for m in mounts)]
     named = [
         contract.app_dir,
-        contract.raw["image"]["plugins_dir"],
+        contract.plugins_dir,
         contract.nss_wrapper,
         contract.env["SSL_CERT_FILE"],
-        contract.raw["passwd"]["dir"],
+        contract.passwd["dir"],
         *mounts,
         *path_dirs,
     ]
@@ -130,9 +126,7 @@ def image_root(entries: dict[str, str], extra_commands: str) -> list[str]:
                 (root / name).mkdir()
             else:
                 (root / name).touch()
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", extra_commands], cwd=root, capture_output=True, text=True, timeout=60
-        )
+        proc = commands.run(["bash", "-euo", "pipefail", "-c", extra_commands], cwd=root, timeout=60)
         if proc.returncode != 0:
             raise RuntimeError(f"extraCommands failed: {proc.stderr.strip()[-600:]}")
         return sorted(p.name for p in root.iterdir())
@@ -173,18 +167,7 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
         if not ok:
             problems.append(message)
 
-    expect(config.get("Env") == contract.env_list, f"Env {config.get('Env')} != contract {contract.env_list}")
-    expect("User" not in config, f"image config sets User={config.get('User')!r}: it must not")
-    expect(config.get("ExposedPorts") == contract.exposed_ports, f"ExposedPorts {config.get('ExposedPorts')}")
-    expect(config.get("Entrypoint") == contract.entrypoint, f"Entrypoint {config.get('Entrypoint')}")
-    expect(config.get("Cmd") == contract.cmd, f"Cmd {config.get('Cmd')}")
-    expect(
-        config.get("Healthcheck") == contract.healthcheck,
-        f"Healthcheck {config.get('Healthcheck')} != contract {contract.healthcheck}",
-    )
-    labels = config.get("Labels", {})
-    expect(labels.get("io.openclaw-nix.builder") == "nix", "label io.openclaw-nix.builder != nix")
-    expect(labels.get("org.opencontainers.image.version") == contract.openclaw_version, "version label wrong")
+    problems += config_mismatches(config, contract, "nix")
     expect(f"{args['name']}:{args['tag']}" == contract.image_ref, f"name:tag {args['name']}:{args['tag']}")
     unsure = sorted(set(arg_names) - STABLE_STREAM_ARGS)
     expect(not unsure, f"streamLayeredImage arguments {unsure} are not in every nixpkgs version read")
@@ -218,8 +201,8 @@ def lock_problems(flake_dir: Path, contract: Contract) -> list[str]:
     lock = json.loads((flake_dir / "flake.lock").read_text())
     node = nix_openclaw_node(lock)["locked"]
     problems = []
-    if node.get("type") != "github" or node.get("rev") != contract.raw["openclaw"]["nix_openclaw_rev"]:
-        problems.append(f"flake.lock pins nix-openclaw {node}, contract {contract.raw['openclaw']['nix_openclaw_rev']}")
+    if node.get("type") != "github" or node.get("rev") != contract.nix_openclaw_rev:
+        problems.append(f"flake.lock pins nix-openclaw {node}, contract {contract.nix_openclaw_rev}")
     if root_inputs(lock).get("nixpkgs") != ["nix-openclaw", "nixpkgs"]:
         problems.append("nixpkgs does not follow nix-openclaw/nixpkgs")
     for name, entry in lock["nodes"].items():

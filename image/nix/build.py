@@ -9,12 +9,14 @@ NOT EXECUTED on our machines (no nixpkgs, no binary cache): see README, "What ra
 from __future__ import annotations
 
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 
 from image.contract import Contract
 from image.paths import BUILD, NIX_ARCHIVE, REPO
+from image.record import ImageRecord
+from plumbing import commands
+from plumbing.files import replaced
 
 RESULT_LINK = BUILD / "nix-result"
 
@@ -33,11 +35,9 @@ def build(out: Path = NIX_ARCHIVE) -> dict:
     # and every plugin are compiled from source. A multi-user daemon still honours it only where root
     # trusts that cache (README, "Build with Nix").
     cmd = ["nix", "build", "--accept-flake-config", ".#openclaw-nix-image", "--out-link", str(RESULT_LINK)]
-    subprocess.run(cmd, cwd=REPO, check=True)
-    tmp = out.with_suffix(".partial")
-    with tmp.open("wb") as fh:
-        subprocess.run([str(RESULT_LINK)], stdout=fh, check=True)
-    tmp.rename(out)
-    meta = {"builder": "nix", "image_id": archive_image_id(out), "archive": str(out), "ref": contract.image_ref}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    return meta
+    commands.stream(cmd, cwd=REPO)
+    with replaced(out) as tmp:
+        commands.run([RESULT_LINK], stdout_to=tmp, timeout=None, check=True)
+    record = ImageRecord("nix", archive_image_id(out), out, contract.image_ref)
+    record.write(out.with_suffix(".json"))
+    return record

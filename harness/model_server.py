@@ -21,7 +21,7 @@ one `chat.completion`. `GET /v1/models` lists the model. Every request and respo
 (`records`, `dump()`).
 
 Stdlib only. The listening socket is passed in, so the caller decides the network namespace (the
-Matrix scenarios create it inside the pod's loopback-only netns, see qa/synapse.py).
+Matrix scenarios create it inside the pod's loopback-only netns, see harness/synapse.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from harness.evidence import write_json
 
 MODEL_ID = "scripted-model"
 SCRIPTED_PREFIX = "[scripted model] tool output:\n"
@@ -102,7 +104,7 @@ class ScriptedModel:
             return list(self.records)
 
     def dump(self, path: Path) -> None:
-        path.write_text(json.dumps(self.snapshot(), indent=2, ensure_ascii=False) + "\n")
+        write_json(path, self.snapshot())
 
 
 def _text(content) -> str:
@@ -261,7 +263,7 @@ class ModelServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def main() -> None:  # manual use: python -m qa.model_server [PORT] (host loopback); records on ^C
+def main() -> None:  # manual use: python -m harness.model_server [PORT] (host loopback); records on ^C
     import sys
 
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 18090

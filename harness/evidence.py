@@ -14,22 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from image.paths import BUILD
-from qa.podman import Result
+from plumbing import files
+from plumbing.commands import Result
 
 EVIDENCE_DIR = Path(os.environ.get("OPENCLAW_NIX_EVIDENCE", BUILD / "qa-evidence"))
 # Values never written to evidence (the QA's throwaway gateway token registers itself here).
 SECRETS: set[str] = set()
 
 
-def read_json(path: Path, default=None):
-    """A JSON file another step wrote, or `default` when that step has not run."""
-    return json.loads(path.read_text()) if path.exists() else default
-
-
 def write_json(path: Path, data) -> None:
     """Evidence JSON (QA scenarios, summaries, benchmark figures): indented, UTF-8, secrets redacted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(redact(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+    files.write_json(path, data, redact=redact)
 
 
 def redact(text: str) -> str:

@@ -1,0 +1,11 @@
+"""The one definition of the pipeline's order. dodo.py (default tasks, F1's chain), the up-to-date
+check, the pipeline bench and nox all read it from here."""
+
+from __future__ import annotations
+
+# Build the image and load it into the QA user's podman: what every later step needs.
+BUILD_CHAIN = ("pin", "template", "entrypoint", "builder", "image", "load")
+# `doit` with no arguments: the chain, then every container scenario.
+DEFAULT = (*BUILD_CHAIN, "smoke")
+# `doit f1_replay`: the default chain from a clean slate; f1_replay's own action then collects the evidence.
+F1 = ("f1_clean", *DEFAULT)
