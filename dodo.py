@@ -170,6 +170,8 @@ def task_load():
 
     return {
         "actions": [load],
+        # explicit: the image tasks are created only after `builder` ran, so doit cannot infer this from file_dep
+        "task_dep": ["image"],
         "file_dep": [str(CURRENT_IMAGE)],
         "targets": [str(LOADED_STAMP)],
         "uptodate": [lambda: is_loaded()],

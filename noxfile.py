@@ -11,6 +11,8 @@ import sys
 
 import nox
 
+from pipeline.order import BUILD_CHAIN
+
 nox.needs_version = ">=2024.4"
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["unit", "lint", "smoke"]
@@ -49,7 +51,7 @@ def f1(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (entrypoint, start vs native, size vs baseline, pipeline), each printing its ratios;
     figures go to evidence/bench/ and the README's performance section is regenerated from them."""
-    session.run(PY, "-m", "doit", "pin", "template", "entrypoint", "image", "load")
+    session.run(PY, "-m", "doit", *BUILD_CHAIN)
     session.run(PY, "bench/host.py")
     session.run(PY, "bench/entry_overhead.py", "--json", "evidence/bench/entry_overhead.json")
     session.run(PY, "bench/start.py")
