@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tarfile
 import time
 from pathlib import Path
 
 from image.contract import Contract
 from image.layers import Layer
+from plumbing.files import replaced
 
 
 def oci_config(config: dict, layers: list[tuple[str, Layer]], epoch: int, origin: str) -> dict:
@@ -55,9 +55,7 @@ def write_docker_archive(out: Path, repo_tag: str, config: dict, layers: list[tu
             "Layers": [f"{layer.diff_id.split(':')[1]}/layer.tar" for _, layer in layers],
         }
     ]
-    tmp = out.with_suffix(".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
+    with replaced(out) as tmp, tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
 
         def add_bytes(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
@@ -73,7 +71,6 @@ def write_docker_archive(out: Path, repo_tag: str, config: dict, layers: list[tu
                 tar.addfile(info, fh)
         add_bytes(f"{image_id}.json", blob)
         add_bytes("manifest.json", json.dumps(manifest).encode())
-    shutil.move(tmp, out)
     return "sha256:" + image_id
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from plumbing.files import replaced
+
 STICKY_DIRS = {"config", "state", "logs", "tmp", "var/tmp"}
 
 
@@ -70,14 +72,11 @@ def _normalise(info: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
 
 def write_layer(entries: Iterable[tuple[tarfile.TarInfo, io.BufferedIOBase | None]], out: Path, epoch: int) -> Layer:
     """Write (TarInfo, content) pairs as a normalised tar at `out`, atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".partial")
-    with tmp.open("wb") as raw:
+    with replaced(out) as tmp, tmp.open("wb") as raw:
         hasher = _HashingWriter(raw)
         with tarfile.open(fileobj=hasher, mode="w|", format=tarfile.GNU_FORMAT) as tar:
             for info, content in entries:
                 tar.addfile(_normalise(info, epoch), content)
-    tmp.rename(out)
     return Layer(out, "sha256:" + hasher.sha.hexdigest(), hasher.size)
 
 

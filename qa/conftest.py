@@ -50,6 +50,11 @@ class LoadedImage(ImageRecord):
 
     inspect: dict = field(default_factory=dict)
 
+    @property
+    def config(self) -> dict:
+        """The image config as the builder wrote it (podman's inspect lifts Healthcheck out of Config)."""
+        return {**self.inspect["Config"], "Healthcheck": self.inspect.get("Healthcheck")}
+
 
 @pytest.fixture(scope="session")
 def image(qa_user: QaUser) -> LoadedImage:

@@ -32,22 +32,23 @@ def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario)
     with gateway(k8s, name, volumes, scenario, extra=["--network=none"]):
         probe = k8s.exec(
             name,
-            "id; grep -c ':12345:' /etc/passwd || true; grep -E '^(CapEff|NoNewPrivs)' /proc/1/status;"
-            " touch /usr/probe 2>&1 || true; stat -c '%a %u' /config/openclaw.json",
+            'echo "id=$(id)"; '
+            f"echo \"passwd_entries_for_uid=$(grep -c ':{K8S_UID}:' /etc/passwd || true)\"; "
+            'echo "CapEff=$(grep ^CapEff: /proc/1/status | cut -f2)"; '
+            'echo "NoNewPrivs=$(grep ^NoNewPrivs: /proc/1/status | cut -f2)"; '
+            'echo "write_to_root_fs=$(touch /usr/probe 2>&1 || true)"; '
+            "echo \"config_mode_owner=$(stat -c '%a %u' /config/openclaw.json)\"",
         )
         plugins = k8s.plugins(name)
-        lines = probe.stdout.splitlines()
-        scenario.fact("id", lines[0])
-        scenario.fact("passwd_entries_for_uid", lines[1])
-        scenario.fact("status", lines[2:4])
-        scenario.fact("write_to_root_fs", lines[4])
-        scenario.fact("config_mode_owner", lines[5])
+        seen = dict(line.split("=", 1) for line in probe.stdout.splitlines() if "=" in line)
+        for key, value in seen.items():
+            scenario.fact(key, value)
         scenario.fact("plugins", {k: v["status"] for k, v in plugins.items()})
-        assert lines[0].startswith(f"uid={K8S_UID} gid={K8S_UID}")
-        assert lines[1] == "0"
-        assert lines[2].split() == ["CapEff:", "0000000000000000"] and lines[3].split() == ["NoNewPrivs:", "1"]
-        assert "Read-only file system" in lines[4]
-        assert lines[5] == f"600 {K8S_UID}"
+        assert seen["id"].startswith(f"uid={K8S_UID} gid={K8S_UID}")
+        assert seen["passwd_entries_for_uid"] == "0"
+        assert seen["CapEff"] == "0000000000000000" and seen["NoNewPrivs"] == "1"
+        assert "Read-only file system" in seen["write_to_root_fs"]
+        assert seen["config_mode_owner"] == f"600 {K8S_UID}"
         assert {k: v["status"] for k, v in plugins.items()} == {p: "loaded" for p in contract.plugins}
 
 

@@ -44,7 +44,7 @@ def test_uid_without_passwd_entry_is_a_named_user(runner, volumes, contract, sce
 def test_healthcheck_reports_healthy_then_unhealthy(runner, volumes, image, contract, scenario):
     """The image's HEALTHCHECK (from the contract): healthy on a live gateway, unhealthy while the gateway
     process is stopped (SIGSTOP), healthy again after SIGCONT."""
-    config = image.inspect.get("Healthcheck") or image.inspect["Config"].get("Healthcheck")
+    config = image.config["Healthcheck"]
     scenario.fact("image_healthcheck", config)
     assert config == contract.healthcheck
     name = "qa-healthcheck"

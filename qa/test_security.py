@@ -39,7 +39,7 @@ def test_image_config_hygiene(image, contract, scenario):
     scenario.fact("user", cfg.get("User", ""))
     scenario.fact("exposed_ports", sorted(cfg.get("ExposedPorts", {})))
     scenario.fact("env_names", env_names)
-    assert config_mismatches(cfg, contract, image.builder) == []
+    assert config_mismatches(image.config, contract, image.builder) == []
     assert not {a["name"] for a in contract.allowlist} & set(env_names)
     assert not any(re.search(r"(TOKEN|SECRET|PASSWORD|API_KEY)", n) for n in env_names)
     assert secretish == []

@@ -18,6 +18,7 @@ import tarfile
 from pathlib import Path
 
 from plumbing import commands
+from plumbing.files import replaced
 
 LOCK = Path(__file__).with_name("debian-packages.lock")
 # Where Debian's libnss-wrapper puts the library; the app layer links the contract's [passwd] path to it.
@@ -61,7 +62,6 @@ def build_rootfs(deb: dict, packages: list[str], excludes: list[str], work: Path
     work.mkdir(parents=True, exist_ok=True)
     sources_file = work / f"{label}-{key}.sources"
     sources_file.write_text(apt_sources)
-    partial = rootfs.with_suffix(".partial.tar")
     cmd = [
         "mmdebstrap",
         "--quiet",
@@ -70,12 +70,11 @@ def build_rootfs(deb: dict, packages: list[str], excludes: list[str], work: Path
         *[f"--dpkgopt=path-exclude={p}" for p in excludes],
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         deb["suite"],
-        str(partial),
-        str(sources_file),  # only the host's Debian entries for this suite
     ]
-    print(f"[{label}] {' '.join(cmd)}", flush=True)
-    commands.stream(cmd, env={"SOURCE_DATE_EPOCH": str(epoch)})
-    partial.rename(rootfs)
+    with replaced(rootfs, suffix=".partial.tar") as partial:  # mmdebstrap picks its output format by suffix
+        argv = [*cmd, str(partial), str(sources_file)]  # only the host's Debian entries for this suite
+        print(f"[{label}] {' '.join(argv)}", flush=True)
+        commands.stream(argv, env={"SOURCE_DATE_EPOCH": str(epoch)})
     for stale in work.glob(f"{label}-*"):  # trees of earlier recipes: up to ~700 MB each
         if stale not in (rootfs, sources_file):
             print(f"[{label}] removing stale {stale.name}", flush=True)
