@@ -123,6 +123,36 @@ def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
     ]
 
 
+def test_unread_files_are_pruned_code_and_typescript_lib_kept(tmp_path):
+    """Source maps and type declarations go; code, data and the typescript compiler's lib/*.d.ts stay."""
+    from image.parity.build import prune_unread
+
+    modules = tmp_path / "lib/node_modules/openclaw/node_modules"
+    files = [
+        "a/dist/index.js",
+        "a/dist/index.js.map",
+        "a/dist/index.d.ts",
+        "a/dist/index.d.mts",
+        "a/dist/plugin.ts",
+        "a/data/world.map",
+        "b/node_modules/c/x.cjs.map",
+        "typescript/lib/lib.dom.d.ts",
+        "typescript/lib/typescript.js",
+    ]
+    for name in files:
+        (modules / name).parent.mkdir(parents=True, exist_ok=True)
+        (modules / name).write_text("x" * 10)
+    assert prune_unread(tmp_path, Sources.load().prune) == 40
+    left = sorted(p.relative_to(modules).as_posix() for p in modules.rglob("*") if p.is_file())
+    assert left == [
+        "a/data/world.map",
+        "a/dist/index.js",
+        "a/dist/plugin.ts",
+        "typescript/lib/lib.dom.d.ts",
+        "typescript/lib/typescript.js",
+    ]
+
+
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
     """An F1 run rewrites evidence/ while it builds: that must not mark the image's revision -dirty."""
     from image.parity.build import git_revision

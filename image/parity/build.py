@@ -14,6 +14,7 @@ Each layer is a deterministic tar in build/parity-layers; `archive` assembles th
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -108,6 +109,7 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
         )
     prune_build_intermediates(prefix)
     prune_unloadable_natives(prefix, sources.prune)
+    prune_unread(prefix, sources.prune)
 
 
 def prune_unloadable_natives(root: Path, prune: dict) -> None:
@@ -122,6 +124,29 @@ def prune_unloadable_natives(root: Path, prune: dict) -> None:
         for package in sorted(root.rglob(f"node_modules/{name}")):
             print(f"[prune] {package.relative_to(root)}", flush=True)
             shutil.rmtree(package)
+
+
+def prune_unread(root: Path, prune: dict) -> int:
+    """Remove files node never reads at run time (sources.toml [prune] unread_files: source maps, type
+    declarations), except under packages named in unread_keep. Returns the bytes removed."""
+    keep = set(prune.get("unread_keep", []))
+    removed = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        # a kept package is skipped whole, wherever npm nested it
+        if Path(dirpath).name == "node_modules":
+            dirnames[:] = [d for d in dirnames if d not in keep]
+        for name in filenames:
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in prune.get("unread_files", [])):
+                path = Path(dirpath, name)
+                if not path.is_symlink():
+                    removed += path.stat().st_size
+                path.unlink()
+    return removed
+
+
+def strip_binary(path: Path) -> None:
+    """Drop an ELF file's symbol table and debug info; its dynamic symbols (.dynsym) stay."""
+    subprocess.run(["strip", "--strip-all", str(path)], check=True)
 
 
 def prune_build_intermediates(root: Path) -> None:
@@ -146,6 +171,8 @@ def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
     local = root / "usr/local"
     (local / "bin").mkdir(parents=True)
     shutil.copy2(node, local / "bin/node")
+    if sources.prune.get("strip_node"):
+        strip_binary(local / "bin/node")
     shutil.copytree(npm_cli.parent.parent, local / "lib/node_modules/npm", symlinks=True)
     for tool in ("npm", "npx"):
         (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
@@ -164,6 +191,7 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
     for plugin in sources.by_role("plugin"):
         dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
         unpack_npm(npm_tarball(plugin), dest)
+    prune_unread(root, sources.prune)
     return write_layer(tree_entries(root), out, epoch)
 
 
