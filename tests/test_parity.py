@@ -67,6 +67,33 @@ def test_docker_archive_follows_the_contract(tmp_path, contract):
     assert stored["rootfs"]["diff_ids"] == [layer.diff_id]
 
 
+def test_archive_rewrite_in_place_equals_a_full_write(tmp_path, contract):
+    """Only the layers after the unchanged ones are rewritten, and the bytes equal a fresh write; a file
+    changed behind the index's back (or without an index) is written in full."""
+    layers = []
+    for i, name in enumerate(("base", "app")):
+        make_tree(tmp_path / name)
+        (tmp_path / name / "opt/plugin/index.js").write_text("x" * (700 * (i + 1)))
+        layers.append((name, write_layer(tree_entries(tmp_path / name), tmp_path / f"{name}.tar", 0)))
+    archive = tmp_path / "img.tar"
+    write_docker_archive(archive, contract.image_ref, image_config(contract, layers, {}, 0), layers)
+    (tmp_path / "app/opt/plugin/index.js").write_text("changed\n")
+    layers[1] = ("app", write_layer(tree_entries(tmp_path / "app"), tmp_path / "app2.tar", 0))
+    config = image_config(contract, layers, {"rev": "2"}, 0)
+    base_bytes = archive.read_bytes()[:4096]
+    os.truncate(tmp_path / "base.tar", 0)  # proves the kept layer is not read again
+    write_docker_archive(archive, contract.image_ref, config, layers)
+    assert archive.read_bytes()[:4096] == base_bytes
+    layers[0] = ("base", write_layer(tree_entries(tmp_path / "base"), tmp_path / "base.tar", 0))
+    write_docker_archive(tmp_path / "full.tar", contract.image_ref, config, layers)
+    assert archive.read_bytes() == (tmp_path / "full.tar").read_bytes()
+    with tarfile.open(archive) as tar:
+        assert [m.name for m in tar][-1] == "manifest.json"
+    archive.write_bytes(b"garbage")  # not what the index describes: a full write follows
+    write_docker_archive(archive, contract.image_ref, config, layers)
+    assert archive.read_bytes() == (tmp_path / "full.tar").read_bytes()
+
+
 def test_sources_agree_with_contract(contract):
     assert Sources.load().check_against(contract) == []
 
@@ -135,6 +162,7 @@ def test_unread_files_are_pruned_code_and_typescript_lib_kept(tmp_path):
         "a/dist/index.d.mts",
         "a/dist/plugin.ts",
         "a/data/world.map",
+        "a/src/parser.c",
         "b/node_modules/c/x.cjs.map",
         "typescript/lib/lib.dom.d.ts",
         "typescript/lib/typescript.js",
@@ -142,7 +170,7 @@ def test_unread_files_are_pruned_code_and_typescript_lib_kept(tmp_path):
     for name in files:
         (modules / name).parent.mkdir(parents=True, exist_ok=True)
         (modules / name).write_text("x" * 10)
-    assert prune_unread(tmp_path, Sources.load().prune) == 40
+    assert prune_unread(tmp_path, Sources.load().prune) == 50
     left = sorted(p.relative_to(modules).as_posix() for p in modules.rglob("*") if p.is_file())
     assert left == [
         "a/data/world.map",
@@ -151,6 +179,31 @@ def test_unread_files_are_pruned_code_and_typescript_lib_kept(tmp_path):
         "typescript/lib/lib.dom.d.ts",
         "typescript/lib/typescript.js",
     ]
+
+
+def test_unreachable_bundle_chunks_are_pruned(tmp_path):
+    """Chunks reached by static import, dynamic import or a worker URL stay; the others, and only
+    top-level .js files, go; a missing entry fails the build."""
+    from image.parity.build import prune_unreachable_chunks
+
+    bundle = tmp_path / "bundle"
+    (bundle / "docs").mkdir(parents=True)
+    files = {
+        "gemini.js": 'import { a } from "./chunk-A.js";\nimport("./lazy-B.js");',
+        "chunk-A.js": "new Worker(new URL('./worker-C.js', import.meta.url))",
+        "lazy-B.js": "export const b = 1;",
+        "worker-C.js": "",
+        "gemini-OLD.js": 'import "./chunk-OLD.js"; import "./chunk-A.js";',
+        "chunk-OLD.js": "",
+        "docs/index.js": "",
+    }
+    for name, text in files.items():
+        (bundle / name).write_text(text)
+    assert prune_unreachable_chunks(bundle / "gemini.js") == ["chunk-OLD.js", "gemini-OLD.js"]
+    left = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert left == ["chunk-A.js", "docs/index.js", "gemini.js", "lazy-B.js", "worker-C.js"]
+    with pytest.raises(SystemExit):
+        prune_unreachable_chunks(bundle / "missing.js")
 
 
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):

@@ -17,6 +17,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,28 @@ def prune_unread(root: Path, prune: dict) -> int:
     return removed
 
 
+CHUNK_REF = re.compile(r"""["'`]\./([A-Za-z0-9_.-]+\.[cm]?js)["'`]""")
+
+
+def prune_unreachable_chunks(entry: Path) -> list[str]:
+    """Remove the top-level *.js files of `entry`'s folder that no file reachable from `entry` names as
+    "./<name>.js" (static and dynamic imports, workers); returns their names. A missing entry is an
+    error: the pin's layout changed and [prune] bundle_entries must be looked at again."""
+    if not entry.is_file():
+        raise SystemExit(f"[prune] bundle entry {entry} is missing: check sources.toml bundle_entries")
+    folder, reached, todo = entry.parent, set(), [entry.name]
+    while todo:
+        name = todo.pop()
+        if name in reached or not (folder / name).is_file():
+            continue
+        reached.add(name)
+        todo += CHUNK_REF.findall((folder / name).read_text(encoding="utf-8", errors="replace"))
+    dead = sorted(p.name for p in folder.iterdir() if p.suffix in (".js", ".mjs", ".cjs") and p.name not in reached)
+    for name in dead:
+        (folder / name).unlink()
+    return dead
+
+
 def strip_binary(path: Path) -> None:
     """Drop an ELF file's symbol table and debug info; its dynamic symbols (.dynsym) stay."""
     subprocess.run(["strip", "--strip-all", str(path)], check=True)
@@ -199,6 +222,9 @@ def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
     root = fresh(WORK / "stage-tools")
     for tool in sources.by_role("tool"):
         npm_global_install(sources, npm_tarball(tool), root / "usr/local")
+    for entry in sources.prune.get("bundle_entries", []):
+        dead = prune_unreachable_chunks(root / "usr/local/lib/node_modules" / entry)
+        print(f"[prune] {entry}: {len(dead)} unreachable file(s) removed", flush=True)
     bin_dir = root / "usr/local/bin"
     for wheel_pin in sources.pypi:
         wheel = pypi_wheel(wheel_pin["name"], wheel_pin["version"])
