@@ -206,6 +206,49 @@ def test_unreachable_bundle_chunks_are_pruned(tmp_path):
         prune_unreachable_chunks(bundle / "missing.js")
 
 
+def test_dependency_docs_and_sources_pruned_own_files_and_ts_entries_kept(tmp_path):
+    """Dependencies lose READMEs, change logs and .ts sources; the package's own files, code named like a
+    doc, and the sources of a dependency whose package.json points at .ts stay."""
+    from image.parity.build import prune_dependency_extras
+
+    pkg = tmp_path / "openclaw"
+    files = {
+        "README.md": "",
+        "src/own.ts": "",
+        "package.json": "{}",
+        "node_modules/a/package.json": '{"main": "dist/index.js", "types": "dist/index.d.ts"}',
+        "node_modules/a/README.md": "",
+        "node_modules/a/CHANGELOG.md": "",
+        "node_modules/a/src/index.ts": "",
+        "node_modules/a/dist/index.js": "",
+        "node_modules/a/dist/history.js": "",
+        "node_modules/a/dist/esm/package.json": '{"type": "module"}',
+        "node_modules/a/dist/esm/index.mts": "",
+        "node_modules/@s/b/package.json": '{"exports": {".": {"import": "./index.ts"}}}',
+        "node_modules/@s/b/index.ts": "",
+        "node_modules/@s/b/Readme": "",
+        "node_modules/@s/b/node_modules/c/package.json": "{}",
+        "node_modules/@s/b/node_modules/c/lib/x.ts": "",
+    }
+    for name, text in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    prune_dependency_extras(pkg, Sources.load().prune)
+    left = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file())
+    assert left == [
+        "README.md",
+        "node_modules/@s/b/index.ts",
+        "node_modules/@s/b/node_modules/c/package.json",
+        "node_modules/@s/b/package.json",
+        "node_modules/a/dist/esm/package.json",
+        "node_modules/a/dist/history.js",
+        "node_modules/a/dist/index.js",
+        "node_modules/a/package.json",
+        "package.json",
+        "src/own.ts",
+    ]
+
+
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
     """An F1 run rewrites evidence/ while it builds: that must not mark the image's revision -dirty."""
     from image.parity.build import git_revision

@@ -111,6 +111,8 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
     prune_build_intermediates(prefix)
     prune_unloadable_natives(prefix, sources.prune)
     prune_unread(prefix, sources.prune)
+    for package in installed_packages(prefix):
+        prune_dependency_extras(package, sources.prune)
 
 
 def prune_unloadable_natives(root: Path, prune: dict) -> None:
@@ -167,9 +169,53 @@ def prune_unreachable_chunks(entry: Path) -> list[str]:
     return dead
 
 
+TS_ENTRY = re.compile(r"""(?<!\.d)\.[cm]?tsx?["']""")
+
+
+def prune_dependency_extras(package: Path, prune: dict) -> int:
+    """Below `package`'s node_modules only: remove READMEs and change logs (sources.toml dependency_docs,
+    case-insensitive) and TypeScript sources (dependency_sources) of dependencies whose package.json
+    names no .ts entry point. Returns the bytes removed."""
+    docs, sources = prune.get("dependency_docs", []), prune.get("dependency_sources", [])
+    removed, keeps_ts = 0, {}
+    for dirpath, _, filenames in os.walk(package / "node_modules"):
+        here = Path(dirpath)
+        own = "package.json" in filenames and _names_ts_entry(here / "package.json")
+        new_package = here.parent.name == "node_modules" or (
+            here.parent.name.startswith("@") and here.parent.parent.name == "node_modules"
+        )
+        keeps_ts[here] = own or (not new_package and keeps_ts.get(here.parent, False))
+        for name in filenames:
+            path = here / name
+            doc = any(fnmatch.fnmatchcase(name.lower(), p) for p in docs)
+            ts = not keeps_ts[here] and any(fnmatch.fnmatchcase(name, p) for p in sources)
+            if (doc or ts) and not path.is_symlink() and path.is_file():
+                removed += path.stat().st_size
+                path.unlink()
+    return removed
+
+
+def _names_ts_entry(package_json: Path) -> bool:
+    try:
+        meta = json.loads(package_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # unreadable: keep its sources
+    if not isinstance(meta, dict):
+        return True
+    entries = {k: v for k, v in meta.items() if k in ("main", "module", "exports", "bin", "browser", "imports")}
+    return bool(TS_ENTRY.search(json.dumps(entries)))
+
+
 def strip_binary(path: Path) -> None:
     """Drop an ELF file's symbol table and debug info; its dynamic symbols (.dynsym) stay."""
     subprocess.run(["strip", "--strip-all", str(path)], check=True)
+
+
+def installed_packages(prefix: Path) -> list[Path]:
+    """The packages `npm install -g` put in `prefix` (lib/node_modules/<name>, scoped ones included)."""
+    top = prefix / "lib/node_modules"
+    dirs = sorted(p for p in top.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [q for p in dirs for q in (sorted(p.iterdir()) if p.name.startswith("@") else [p]) if q.is_dir()]
 
 
 def prune_build_intermediates(root: Path) -> None:
@@ -214,6 +260,7 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
     for plugin in sources.by_role("plugin"):
         dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
         unpack_npm(npm_tarball(plugin), dest)
+        prune_dependency_extras(dest, sources.prune)
     prune_unread(root, sources.prune)
     return write_layer(tree_entries(root), out, epoch)
 
