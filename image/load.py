@@ -43,8 +43,11 @@ def load(meta: dict | None = None) -> dict:
     archive = Path(meta["archive"])
     print(f"[load] podman load < {archive} as {user.name} ({archive.stat().st_size / 1e6:.0f} MB)", flush=True)
     started = time.monotonic()
-    # stdin is opened by this (root) process: the QA user need not be able to read the build dir
-    result = user.podman("load", stdin=archive, timeout=1800)
+    # stdin is opened by this (root) process: the QA user need not be able to read the build dir. Named as
+    # `-i /dev/stdin`, podman reads it as a file, in place: a plain `podman load < archive` first copies all
+    # of it (1.2 GB) to a temp file, then skips the layers it already holds; reading it in place skips them
+    # unread, so loading after a template change costs its small layer only.
+    result = user.podman("load", "-i", "/dev/stdin", stdin=archive, timeout=1800)
     if not result.ok:
         raise SystemExit(f"podman load failed ({result.returncode}): {result.stderr.strip()[-1500:]}")
     got = loaded_id(user, meta["ref"])
