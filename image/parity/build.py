@@ -82,7 +82,7 @@ def unpack_once(pkg: NpmPackage, dest: Path) -> Path:
     rebuild). The marker sits beside `dest`, not in it (npm-cli is copied into the image whole), and is
     written last, so an interrupted unpack is redone."""
     marker = dest.with_name(dest.name + ".integrity")
-    if marker.is_file() and marker.read_text() == pkg.integrity:
+    if marker.is_file() and marker.read_text() == pkg.integrity and (dest / "package.json").is_file():
         return dest
     marker.unlink(missing_ok=True)
     unpack_npm(npm_tarball(pkg), dest)
