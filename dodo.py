@@ -94,9 +94,10 @@ def _layer_inputs(name: str) -> dict:
     runtime = {k: npm[p.name] for k, p in (("node", SOURCES.one("node")), ("npm", SOURCES.one("npm")))}
     return {
         "base": {"debian": SOURCES.debian},
-        "node": runtime,
+        "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)},
         "openclaw": {**runtime, "openclaw": npm[SOURCES.one("openclaw").name], "prune": SOURCES.prune},
-        "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")} | {"dir": CONTRACT.plugins_dir},
+        "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")}
+        | {"dir": CONTRACT.plugins_dir, "prune": SOURCES.prune},
         "tools": {
             **runtime,
             "tools": [npm[p.name] for p in SOURCES.by_role("tool")],

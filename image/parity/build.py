@@ -26,11 +26,18 @@ from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
-from image.parity.npm import node_toolchain, npm_global_install
+from image.parity.npm import (
+    node_toolchain,
+    npm_global_install,
+    prune_dependency_extras,
+    prune_unreachable_chunks,
+    prune_unread,
+)
 from image.parity.sources import Sources
 from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
 from image.provenance import git_revision, source_date_epoch
 from image.record import ImageRecord, LayerRecord
+from plumbing import commands
 from plumbing.files import read_json, write_json
 
 BUILDER = "parity"
@@ -42,6 +49,11 @@ def fresh(path: Path) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+def strip_binary(path: Path) -> None:
+    """Drop an ELF file's symbol table and debug info; its dynamic symbols (.dynsym) stay."""
+    commands.run(["strip", "--strip-all", path], check=True)
 
 
 def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
@@ -58,6 +70,8 @@ def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
     local = root / "usr/local"
     (local / "bin").mkdir(parents=True)
     shutil.copy2(node, local / "bin/node")
+    if sources.prune.get("strip_node"):
+        strip_binary(local / "bin/node")
     shutil.copytree(npm_cli.parent.parent, local / "lib/node_modules/npm", symlinks=True)
     for tool in ("npm", "npx"):
         (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
@@ -76,6 +90,8 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
     for plugin in sources.by_role("plugin"):
         dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
         unpack_npm(npm_tarball(plugin), dest)
+        prune_dependency_extras(dest, sources.prune)
+    prune_unread(root, sources.prune)
     return write_layer(tree_entries(root), out, epoch)
 
 
@@ -83,6 +99,9 @@ def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
     root = fresh(WORK / "stage-tools")
     for tool in sources.by_role("tool"):
         npm_global_install(sources, npm_tarball(tool), root / "usr/local")
+    for entry in sources.prune.get("bundle_entries", []):
+        dead = prune_unreachable_chunks(root / "usr/local/lib/node_modules" / entry)
+        print(f"[prune] {entry}: {len(dead)} unreachable file(s) removed", flush=True)
     bin_dir = root / "usr/local/bin"
     for wheel_pin in sources.pypi:
         wheel = pypi_wheel(wheel_pin["name"], wheel_pin["version"])
