@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a template-only rebuild spends its time, step by step, for two checkouts interleaved in one run.
 
-bench/pipeline.py times the whole chain; this one runs each task of it on its own (template, entrypoint,
+bench/chain.py times the whole chain; this one runs each task of it on its own (template, entrypoint,
 image:app, image:archive, load) after a template touch, so a lever on one step shows on that step. Each
 round touches the template of each checkout with a new comment line (a new app layer, a new image id:
 nothing is served from an earlier round), alternating which checkout goes first; the template is restored
