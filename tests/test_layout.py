@@ -64,3 +64,11 @@ def test_contract_raw_only_inside_its_model():
         if "contract.raw[" in p.read_text().lower() and p.name not in ("contract.py", "test_layout.py")
     ]
     assert users == []
+
+
+def test_no_script_shadows_a_package():
+    """bench/ scripts run as `python bench/x.py`, so bench/ comes first on sys.path: a bench/pipeline.py once
+    hid the pipeline package from every bench script."""
+    packages = {p.name for p in REPO.iterdir() if (p / "__init__.py").exists()}
+    scripts = {p.stem for p in (REPO / "bench").glob("*.py")}
+    assert scripts & packages == set()
