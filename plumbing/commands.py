@@ -1,11 +1,12 @@
 """The one way this project runs a command (pipeline, builders, QA harness, benchmarks).
 
 Why our own module and not plumbum (measured here, plumbum 2.0.2): the QA user's podman runs as
-`setup/as-qa-user … podman …`, i.e. a wrapper whose child holds our pipes. plumbum's `timeout=1` on
-such a call returned only after 30 s, when the grandchild ended: it kills the direct child and then
-waits for the pipes to close. Here every command runs in its own session and a timeout kills the
-whole process group, so a hung podman cannot hang a scenario. plumbum also cost 81 ms to import and
-gave nothing else we use (no pipelines, no remote machines); per call both are ~0.9 ms.
+`setup/as-qa-user … podman …`, i.e. a wrapper whose child holds our pipes. plumbum's `timeout=1` on a
+call of that shape (`sh -c 'sleep 30 & wait'`) returned only after 30 s, when the grandchild ended: it
+kills the direct child and then waits for the pipes to close. Here every command runs in its own
+session and a timeout kills the whole process group, so a hung podman cannot hang a scenario. plumbum
+also cost 81 ms to import and gave nothing else we use (no pipelines, no remote machines); per call
+both are ~0.9 ms.
 Every call returns a `Result` (argv, exit code, output, seconds) that scenarios put in evidence.
 """
 
