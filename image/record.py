@@ -40,18 +40,20 @@ class ImageRecord:
         write_json(path, self.to_json())
 
     @classmethod
+    def from_json(cls, data: dict) -> ImageRecord:
+        layers = tuple(LayerRecord(**layer) for layer in data.get("layers", []))
+        return cls(data["builder"], data["image_id"], Path(data["archive"]), data["ref"], layers)
+
+    @classmethod
     def read(cls, path: Path = CURRENT_IMAGE) -> ImageRecord:
         """The record at `path`; SystemExit telling the user what to run when there is none."""
         data = read_json(path)
         if data is None:
             raise SystemExit(f"{path} is missing: build the image first (doit image)")
-        layers = tuple(LayerRecord(**layer) for layer in data.get("layers", []))
-        return cls(data["builder"], data["image_id"], Path(data["archive"]), data["ref"], layers)
+        return cls.from_json(data)
 
     @classmethod
     def current(cls) -> ImageRecord | None:
         """The last built image's record, or None when nothing was built yet."""
-        try:
-            return cls.read(CURRENT_IMAGE)
-        except SystemExit:
-            return None
+        data = read_json(CURRENT_IMAGE)
+        return None if data is None else cls.from_json(data)

@@ -110,10 +110,11 @@ def validate(config_text: str, contract: Contract) -> Validation:
 
 def check(contract: Contract) -> Validation:
     """The `template` step: validate the sample render, write the report and the preview; fail loudly."""
-    result = validate(render_sample(contract), contract)
+    rendered = render_sample(contract)
+    result = validate(rendered, contract)
     write_json(BUILD / "template-validation.json", result.report)
     if not result.valid:
         raise SystemExit(f"template rejected by openclaw {contract.openclaw_version}: {result.report}")
-    write_text(CONFIG_PREVIEW, render_sample(contract))
+    write_text(CONFIG_PREVIEW, rendered)
     print(f"[template] valid for openclaw {contract.openclaw_version}; preview -> {CONFIG_PREVIEW}")
     return result
