@@ -29,7 +29,7 @@ DOIT_CONFIG = {
     "default_tasks": list(order.DEFAULT),
     "verbosity": 2,
     "reporter": TimedReporter,
-    "backend": "sqlite3",
+    "backend": "sqlite3-lazy",  # pyproject.toml [tool.doit.plugins.backend]
     "dep_file": str(REPO / ".doit.db"),
 }
 PY = sys.executable
