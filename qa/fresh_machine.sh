@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Fresh-machine proof: remove everything setup/bootstrap.sh created, then run the README's two set-up
-# commands exactly as written, RUNS times in a row (default 3), timing each. A green run on a warm
-# machine can hide a missing install step or a race; this cannot (short of reinstalling Debian: the
+# Fresh-machine proof: remove everything setup/bootstrap.sh created, then run each of the README's two
+# set-up commands exactly as written on its own wiped machine (the test command first: that is what
+# CI does, on a clean checkout with nothing built), RUNS times in a row (default 3), timing each. A
+# green run on a warm machine can hide a missing install step or a race; this cannot (short of reinstalling Debian: the
 # Debian packages bootstrap installs are kept, as a fresh machine's registries would give them back).
 #
 #   bash qa/fresh_machine.sh [RUNS]        as root, from the repository; results in evidence/fresh-machine/
 #
-# Removed before each run: the QA user (its home, podman storage, subordinate ids, runtime dir), the
-# podman and nix config bootstrap wrote, the download/tool cache, .venv, build/ and doit's state.
+# Removed before each command: the QA user (its home, podman storage, subordinate ids, runtime dir), the
+# podman and nix config bootstrap wrote, the download/tool cache, and every untracked or ignored file
+# of the checkout (.venv, build/, doit's state, caches) except evidence/. A main-then-test order hid
+# a `doit list` that wrote doit's state file on a clean checkout: CI found it, this order would have.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -30,7 +33,8 @@ wipe() {
   sed -i "/^$QA_USER:/d" /etc/subuid /etc/subgid
   rm -f /etc/containers/containers.conf
   sed -i '/^experimental-features/d; /^substituters =/d' /etc/nix/nix.conf 2>/dev/null || true
-  rm -rf "$CACHE" .venv build .doit.db*
+  rm -rf "$CACHE"
+  git clean -fdxq -e evidence/
 }
 
 # The README's commands, read from the README itself so this script cannot drift from it.
@@ -50,9 +54,9 @@ write_results() {
   } >"$OUT/fresh-machine.json"
 }
 for run in $(seq 1 "$RUNS"); do
-  say "run $run/$RUNS: wiping what bootstrap created"
-  wipe
-  for step in main test; do
+  for step in test main; do
+    say "run $run/$RUNS: $step: wiping what bootstrap created and the checkout's untracked files"
+    wipe
     cmd=$main_cmd; [ "$step" = test ] && cmd=$test_cmd
     log="$OUT/run$run-$step.log"
     say "run $run/$RUNS: $step: $cmd"
