@@ -151,7 +151,7 @@ def _parity_image():
         "doc": "assemble the docker-archive from the layers",
         "actions": [archive],
         "file_dep": [str(parity.layer_path(n).with_suffix(".json")) for n in parity.LAYERS]
-        + [str(CONTRACT_PATH), str(REPO / "image" / "archive.py"), str(REPO / "image" / "contract.py")],
+        + [str(CONTRACT_PATH), *(str(REPO / f) for f in ("image/archive.py", "image/contract.py", "image/record.py"))],
         "targets": [str(PARITY_ARCHIVE), str(PARITY_ARCHIVE.with_suffix(".json")), str(CURRENT_IMAGE)],
         "clean": True,
     }

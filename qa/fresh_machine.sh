@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fresh-machine proof: remove everything setup/bootstrap.sh created, then run each of the README's two
 # set-up commands exactly as written on its own wiped machine (the test command first: that is what
-# CI does, on a clean checkout with nothing built), RUNS times in a row (default 3), timing each. A
-# green run on a warm machine can hide a missing install step or a race; this cannot (short of reinstalling Debian: the
-# Debian packages bootstrap installs are kept, as a fresh machine's registries would give them back).
+# CI does, on a clean checkout with nothing built), RUNS times in a row (default 3), timing each.
+# A green run on a warm machine can hide a missing install step or a race; this cannot (short of
+# reinstalling Debian: the Debian packages bootstrap installs are kept, as a fresh machine's
+# registries would give them back).
 #
 #   bash qa/fresh_machine.sh [RUNS]        as root, from the repository; results in evidence/fresh-machine/
 #
