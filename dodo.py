@@ -29,7 +29,7 @@ DOIT_CONFIG = {
     "default_tasks": list(order.DEFAULT),
     "verbosity": 2,
     "reporter": TimedReporter,
-    "backend": "sqlite3-lazy",  # pyproject.toml [tool.doit.plugins.backend]
+    "backend": "sqlite3-lazy",  # pipeline/doit_state.py, an entry point in pyproject.toml
     "dep_file": str(REPO / ".doit.db"),
 }
 PY = sys.executable

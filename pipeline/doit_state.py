@@ -4,7 +4,8 @@ doit opens its dependency file for every command, `list` and `help` included, an
 backend creates the file on open: on a fresh checkout `doit list` wrote `.doit.db`, which breaks
 "the menu does no work and writes nothing". This is doit's own sqlite3 backend (rows written only
 for the tasks a run changed, crash-safe commits) with the connection made on first use; it is
-registered as a doit backend plugin in `pyproject.toml` (`[tool.doit.plugins.backend]`).
+registered as a doit backend plugin by an entry point in `pyproject.toml`, so `doit -f …/dodo.py` from
+another directory finds it too.
 """
 
 from __future__ import annotations
