@@ -36,7 +36,7 @@ PY = sys.executable
 CONTRACT = Contract.load()
 SOURCES = Sources.load()
 TEMPLATE = CONTRACT.template_path
-QA_FILES = sorted(str(p) for folder in ("qa", "harness") for p in (REPO / folder).glob("*.py"))
+QA_FILES = sorted(str(p) for folder in ("qa", "harness", "plumbing") for p in (REPO / folder).glob("*.py"))
 SMOKE_SUMMARY = BUILD / "qa-evidence" / "summary.json"
 
 
@@ -239,7 +239,13 @@ def task_nix_check():
 
 def task_push():
     """Push the image with skopeo (OPENCLAW_NIX_PUSH_TO, credentials from env); not in the default build."""
-    return {"actions": [(run, [PY, "-m", "pipeline.publish"])], "file_dep": [str(CURRENT_IMAGE)], "uptodate": [False]}
+    return {
+        "actions": [(run, [PY, "-m", "pipeline.publish"])],
+        # explicit, as for `load`: doit cannot infer the delayed image tasks from this file_dep
+        "task_dep": ["image"],
+        "file_dep": [str(CURRENT_IMAGE)],
+        "uptodate": [False],
+    }
 
 
 def task_repro():

@@ -57,25 +57,18 @@ def current() -> dict | None:
 
 
 def choose() -> dict:
-    """Decide (probing Nix once per flake.lock) and record the choice in build/builder.json."""
+    """Decide (probing Nix once per flake.lock) and record the choice in build/builder.json, a forced
+    one too: the file is the `builder` task's target and F1's record of what was used."""
     choice = current()
-    if choice:
-        return choice
-    ok, reason = probe_nix()
-    choice = {"builder": "nix" if ok else "parity", "reason": reason, "key": _key()}
+    if not choice:
+        ok, reason = probe_nix()
+        choice = {"builder": "nix" if ok else "parity", "reason": reason, "key": _key()}
     write_json(CHOICE, choice)
     return choice
 
 
-_announced = False
-
-
 def announce(choice: dict) -> None:
-    """Say once per run which builder makes the image and why."""
-    global _announced
-    if _announced:
-        return
-    _announced = True
+    """Say which builder makes the image and why."""
     if choice["builder"] == "parity":
         print(
             f"[image] Nix cannot build here ({choice['reason']}): using the parity builder "

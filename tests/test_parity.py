@@ -108,9 +108,15 @@ def test_sources_disagreement_is_reported(contract):
 
 
 @pytest.mark.parametrize("forced", ["nix", "parity"])
-def test_builder_can_be_forced(monkeypatch, forced):
+def test_builder_can_be_forced(monkeypatch, tmp_path, forced):
+    """A forced choice is recorded too: build/builder.json is the `builder` task's target (a missing
+    target would rerun the task on every `doit`) and F1's record of the builder used."""
+    from image import builder
+
+    monkeypatch.setattr(builder, "CHOICE", tmp_path / "builder.json")
     monkeypatch.setenv("OPENCLAW_NIX_BUILDER", forced)
     assert choose()["builder"] == forced
+    assert json.loads(builder.CHOICE.read_text())["builder"] == forced
 
 
 def test_node_gyp_intermediates_are_pruned_but_the_addon_kept(tmp_path):
