@@ -143,8 +143,7 @@ def _parity_image():
         }
 
     def archive() -> None:
-        parity.build_archive()
-        shutil.copy(PARITY_ARCHIVE.with_suffix(".json"), CURRENT_IMAGE)
+        parity.build_archive().write(CURRENT_IMAGE)
 
     yield {
         "name": "archive",

@@ -34,15 +34,7 @@ def oci_config(config: dict, layers: list[tuple[str, Layer]], epoch: int, origin
 
 
 def image_config(contract: Contract, layers: list[tuple[str, Layer]], labels: dict[str, str], epoch: int) -> dict:
-    config = {
-        "Env": contract.env_list,
-        "Entrypoint": contract.entrypoint,
-        "Cmd": contract.cmd,
-        "ExposedPorts": contract.exposed_ports,
-        "Healthcheck": contract.healthcheck,
-        "Labels": labels,
-    }
-    return oci_config(config, layers, epoch, "openclaw-nix layer")
+    return oci_config({**contract.run_config, "Labels": labels}, layers, epoch, "openclaw-nix layer")
 
 
 def write_docker_archive(out: Path, repo_tag: str, config: dict, layers: list[tuple[str, Layer]]) -> str:

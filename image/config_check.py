@@ -9,15 +9,10 @@ from image.contract import Contract
 def config_mismatches(config: dict, contract: Contract, builder: str) -> list[str]:
     """Each way `config` (docker/podman `Config`, or Nix's imageConfig) departs from the contract; empty
     when it follows it. `builder` is the builder label the image must carry."""
-    expected = {
-        "Env": contract.env_list,
-        "ExposedPorts": contract.exposed_ports,
-        "Entrypoint": contract.entrypoint,
-        "Cmd": contract.cmd,
-        "Healthcheck": contract.healthcheck,
-    }
     problems = [
-        f"{key} {config.get(key)!r} != contract {want!r}" for key, want in expected.items() if config.get(key) != want
+        f"{key} {config.get(key)!r} != contract {want!r}"
+        for key, want in contract.run_config.items()
+        if config.get(key) != want
     ]
     if config.get("User"):
         problems.append(f"image config sets User={config['User']!r}: it must not (any uid must work)")

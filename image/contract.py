@@ -123,6 +123,18 @@ class Contract:
         }
 
     @property
+    def run_config(self) -> dict:
+        """What the image config must say to run as the contract says (docker/OCI `Config` keys, no
+        labels): both builders write it, and config_check compares every image with it."""
+        return {
+            "Env": self.env_list,
+            "Entrypoint": self.entrypoint,
+            "Cmd": self.cmd,
+            "ExposedPorts": self.exposed_ports,
+            "Healthcheck": self.healthcheck,
+        }
+
+    @property
     def passwd(self) -> dict[str, str]:
         """nss_wrapper library, the writable dir for the passwd/group copies, the user name it adds."""
         return dict(self.raw["passwd"])

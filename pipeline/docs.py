@@ -6,12 +6,12 @@ rewrites them, tests/test_docs.py fails when they are stale.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 
 from image.contract import Contract
 from image.paths import EVIDENCE, REPO
+from plumbing.files import read_json
 
 README = REPO / "README.md"
 BENCH = EVIDENCE / "bench"
@@ -59,8 +59,7 @@ def image(c: Contract) -> str:
 
 
 def _bench(name: str) -> dict | None:
-    path = BENCH / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(BENCH / f"{name}.json")
 
 
 def performance(c: Contract) -> str:

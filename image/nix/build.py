@@ -28,7 +28,7 @@ def archive_image_id(archive: Path) -> str:
     return "sha256:" + manifest[0]["Config"].removesuffix(".json").split("/")[-1]
 
 
-def build(out: Path = NIX_ARCHIVE) -> dict:
+def build(out: Path = NIX_ARCHIVE) -> ImageRecord:
     contract = Contract.load()
     print("[image] nix build .#openclaw-nix-image", flush=True)
     # --accept-flake-config: use flake.nix's nixConfig (nix-openclaw's binary cache); without it OpenClaw
