@@ -93,8 +93,8 @@ def native_once(contract: Contract, config_text: str) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "openclaw.json")
         config.write_text(
-            config_text.replace('"/state/workspace"', json.dumps(f"{tmp}/workspace")).replace(
-                '"/logs/openclaw.log"', json.dumps(f"{tmp}/openclaw.log")
+            config_text.replace(json.dumps(contract.workspace), json.dumps(f"{tmp}/workspace")).replace(
+                json.dumps(contract.log_file), json.dumps(f"{tmp}/openclaw.log")
             )
         )
         Path(tmp, "workspace").mkdir()

@@ -165,8 +165,14 @@ class Runner:
         self.user.podman("rm", "-f", "-t", "0", name)
 
 
-K8S_UID = 12345  # deploy/k8s's runAsUser: a uid with no passwd entry in the image
-TMPFS = ["--tmpfs", "/config:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/tmp:rw,mode=1777"]
+# Two uids with no passwd entry in the image, as Kubernetes gives (deploy/k8s uses yet another, 10001):
+K8S_UID = 12345  # the restricted runner's default
+NO_ENTRY_UID = 4243  # the Matrix, Control UI and identity scenarios' read-only runs
+# Kubernetes' emptyDirs in deploy/k8s: the contract's /config, and /tmp, /var/tmp
+TMPFS = [
+    *("--tmpfs", f"{CONTRACT.volumes['config']['path']}:rw,mode=1777"),
+    *("--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/var/tmp:rw,mode=1777"),
+]
 
 
 def restricted_flags(uid: int = K8S_UID) -> list[str]:

@@ -44,12 +44,25 @@ class QaUser:
     def home(self) -> Path:
         return Path(self.pw.pw_dir)
 
-    def run(self, argv: list[str], *, stdin: Path | None = None, timeout: float = 600, check: bool = False) -> Result:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: Path | None = None,
+        stdout_to: Path | None = None,
+        timeout: float = 600,
+        check: bool = False,
+    ) -> Result:
         """`argv` as the QA user (through setup/as-qa-user unless we already are that user); recorded."""
         cmd = [str(AS_QA_USER), *argv] if os.geteuid() != self.uid else argv
-        # stdin is opened by this (root) process: the QA user need not be able to read the file
+        # stdin and stdout_to are opened by this (root) process: the QA user need not reach the files
         result = commands.run(
-            cmd, stdin=stdin, timeout=timeout, env={"OPENCLAW_NIX_QA_USER": self.name}, shown=list(argv)
+            cmd,
+            stdin=stdin,
+            stdout_to=stdout_to,
+            timeout=timeout,
+            env={"OPENCLAW_NIX_QA_USER": self.name},
+            shown=list(argv),
         )
         self.log.append(result)
         return result.check() if check else result

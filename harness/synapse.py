@@ -158,10 +158,6 @@ class Client:
     def joined_members(self, room_id: str) -> list[str]:
         return sorted(self.request("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/joined_members")["joined"])
 
-    def wait_for(self, condition, *, deadline_s: float, interval: float = 0.2, what: str = "condition"):
-        """Poll `condition()` until it returns something truthy or the deadline passes."""
-        return poll(condition, deadline_s, what, interval)
-
 
 def q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
@@ -288,7 +284,7 @@ class Synapse:
             except OSError:
                 return None
 
-        client.wait_for(up, deadline_s=deadline_s, what="synapse /_matrix/client/versions")
+        poll(up, deadline_s, "synapse /_matrix/client/versions", interval=0.2)
         self.started_s = time.monotonic() - started
         return self.started_s
 

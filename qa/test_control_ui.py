@@ -41,7 +41,7 @@ import urllib.request
 import pytest
 
 from harness.browser import ControlUi, chromium, chromium_missing
-from harness.containers import TEST_TOKEN, free_port, gateway, gateway_up, restricted_runner
+from harness.containers import NO_ENTRY_UID, TEST_TOKEN, free_port, gateway, gateway_up, restricted_runner
 from harness.evidence import EVIDENCE_DIR, write_json
 from harness.model_server import SCRIPTED_PREFIX, ModelServer, ScriptedModel, Step
 from harness.preconditions import cannot_run
@@ -56,7 +56,6 @@ MODEL_OVERLAY = REPO / "qa" / "overlays" / "20-scripted-model.json5"
 README_SHOT = REPO / "docs" / "control-ui.png"
 CHAT_TRIGGER = "uicheck"  # the scripted model answers a message containing it with an exec of CHAT_COMMAND
 CHAT_COMMAND = "jq --version"
-ARBITRARY_UID = 4243
 
 
 @pytest.fixture
@@ -287,7 +286,7 @@ def test_control_ui_read_only_arbitrary_uid(runner, volumes, contract, scenario,
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     overlay = overlay_dir(qa_user, volumes, [origin], with_model=False)
-    hardened = restricted_runner(runner, volumes, uid=ARBITRARY_UID)
+    hardened = restricted_runner(runner, volumes, uid=NO_ENTRY_UID)
     steps = Steps(scenario)
     with gateway(
         hardened,
@@ -304,7 +303,7 @@ def test_control_ui_read_only_arbitrary_uid(runner, volumes, contract, scenario,
         poll(lambda: host_healthz(port), 30, f"/healthz on 127.0.0.1:{port}")
         ident = hardened.exec(name, "id; touch /probe 2>&1 || true")
         scenario.fact("identity", ident.stdout.strip().splitlines())
-        assert ident.stdout.startswith(f"uid={ARBITRARY_UID} gid={ARBITRARY_UID}")
+        assert ident.stdout.startswith(f"uid={NO_ENTRY_UID} gid={NO_ENTRY_UID}")
         assert "Read-only file system" in ident.stdout
         steps.done("gateway_up")
         with chromium() as browser:

@@ -17,8 +17,7 @@ import time
 import pytest
 
 from harness.containers import K8S_UID, Volumes, gateway, gateway_up, host_tree, restricted_runner
-from harness.podman import AS_QA_USER, keep_id_flags
-from plumbing import commands
+from harness.podman import keep_id_flags
 from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
@@ -231,9 +230,7 @@ def test_backup_and_restore_of_state(runner, volumes, qa_user, scenario):
     try:
         gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
         runner.exec(name, "echo 'mine' > /state/workspace/keep.md")
-        proc = commands.run(
-            [AS_QA_USER, "podman", "exec", name, "tar", "-C", "/state", "-czf", "-", "."], stdout_to=backup
-        )
+        proc = qa_user.podman("exec", name, "tar", "-C", "/state", "-czf", "-", ".", stdout_to=backup)
         assert proc.returncode == 0, proc.stderr
         runner.stop(name, grace=30)
         fresh = Volumes(volumes.root.parent / f"{volumes.root.name}-restored")

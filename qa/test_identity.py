@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.containers import Runner, gateway, parse_versions, restricted_runner, version_script
+from harness.containers import NO_ENTRY_UID, Runner, gateway, parse_versions, restricted_runner, version_script
 from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
-NO_ENTRY_UID = 4243
 
 # What a named user gets, asked the ways the toolchain asks (libc's getpwuid through node, Python, git).
 IDENTITY_SCRIPT = r"""

@@ -33,12 +33,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.containers import CONTRACT, Runner, Volumes, restricted_runner
+from harness.containers import CONTRACT, NO_ENTRY_UID, Runner, Volumes, restricted_runner
 from harness.evidence import EVIDENCE_DIR, write_json
 from harness.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ModelServer, ScriptedModel, Step
 from harness.podman import QaUser
 from harness.preconditions import cannot_run
 from harness.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
+from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
 
@@ -49,7 +50,6 @@ HUMAN = "human"  # qa/overlays/10-matrix.json5 allows exactly @human:<SERVER_NAM
 OVERLAY_DIR = Path(__file__).parent / "overlays"
 OVERLAY_MOUNT = CONTRACT.volumes.get("overlay", {}).get("path", "/config-overlay")
 UNTRUSTED = "only available for trusted plugins"
-ARBITRARY_UID = 4243
 
 
 @dataclass(repr=False)  # pytest prints a failing frame's arguments: keep it short (and secret-free)
@@ -147,7 +147,7 @@ def ask(env: MatrixEnv, room: str, bot: str, text: str, deadline_s: float = 120)
         msgs = bot_messages(timeline(env.human, room), bot, sent)
         return next((m for m in msgs if (m.get("body") or "").startswith(SCRIPTED_PREFIX.strip()[:16])), None)
 
-    reply = env.human.wait_for(replied, deadline_s=deadline_s, interval=0.2, what=f"the bot's reply to {text!r}")
+    reply = poll(replied, deadline_s, f"the bot's reply to {text!r}", interval=0.2)
     return reply, time.monotonic() - started
 
 
@@ -203,7 +203,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
     if identity == "keep_id":  # the README's identity; the pod holds --userns=keep-id
         runner = Runner(runner.user, runner.image, scenario, identity=["--user", f"{env.user.uid}:{env.user.gid}"])
     else:
-        runner = restricted_runner(Runner(runner.user, runner.image, scenario), volumes, uid=ARBITRARY_UID)
+        runner = restricted_runner(runner, volumes, uid=NO_ENTRY_UID)
     bot = env.synapse.register(f"bot-{identity.replace('_', '-')}-{run_id}")
     first, second = f"toolchain-{run_id}", f"state-{run_id}"
     env.model.steps += [
@@ -230,9 +230,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
             {bot.user_id: [room]},
         )
         invited = time.monotonic()
-        env.human.wait_for(
-            lambda: bot.user_id in env.human.joined_members(room), deadline_s=90, what="the bot auto-joining the DM"
-        )
+        poll(lambda: bot.user_id in env.human.joined_members(room), 90, "the bot auto-joining the DM", interval=0.2)
         scenario.fact("invite_to_join_s", round(time.monotonic() - invited, 2))
         status = runner.exec(
             name, f"curl -sS http://127.0.0.1:{CONTRACT.port}/readyz; echo; openclaw channels status --json 2>/dev/null"
