@@ -15,8 +15,8 @@ from pathlib import Path
 
 from entry.openclaw_nix_entry import render, resolve_values
 from image.contract import Contract
-from image.parity.downloads import npm_tarball, unpack_npm
-from image.parity.npm import node_toolchain, npm_global_install
+from image.parity.downloads import npm_tarball
+from image.parity.npm import node_toolchain, npm_global_install, unpack_once
 from image.parity.sources import Sources
 from image.paths import BUILD, CONFIG_PREVIEW, WORK
 from plumbing import commands
@@ -57,16 +57,13 @@ def openclaw_cli() -> tuple[Path, Path]:
 
 
 def local_plugin_roots(contract: Contract) -> dict[str, Path]:
-    sources = Sources.load()
-    roots = {}
-    for plugin in sources.by_role("plugin"):
-        dest = WORK / "validate-plugins" / (plugin.plugin_id or "")
-        marker = dest / ".openclaw-nix-version"
-        if not marker.exists() or marker.read_text() != plugin.version:
-            unpack_npm(npm_tarball(plugin), dest)
-            marker.write_text(plugin.version)
-        roots[contract.plugin_path(plugin.plugin_id or "")] = dest
-    return roots
+    """Each baked plugin's image path -> a verified local unpack of the same pinned tarball."""
+    return {
+        contract.plugin_path(plugin.plugin_id or ""): unpack_once(
+            plugin, WORK / "validate-plugins" / (plugin.plugin_id or "")
+        )
+        for plugin in Sources.load().by_role("plugin")
+    }
 
 
 def with_local_plugins(config_text: str, contract: Contract) -> str:
