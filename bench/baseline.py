@@ -30,7 +30,7 @@ from image.parity.sources import Sources
 from image.paths import WORK
 from image.provenance import source_date_epoch
 from image.record import ImageRecord, LayerRecord
-from pipeline.load import loaded_id
+from pipeline.load import loaded_id, pull
 from plumbing.files import write_json
 
 TAG = "localhost/openclaw-official-style:bench"
@@ -107,14 +107,9 @@ def ensure_baseline(user: QaUser | None = None) -> ImageRecord:
     assert written == image_id, (written, image_id)
     try:
         started = time.monotonic()
-        result = user.podman("load", stdin=archive, timeout=1800)
-        if not result.ok:
-            raise SystemExit(f"podman load of the baseline failed: {result.stderr.strip()[-1500:]}")
+        pull(user, record)
     finally:
         archive.unlink(missing_ok=True)  # ~570 MB; the layers stay cached
-    got = loaded_id(user, TAG)
-    if got != image_id:
-        raise SystemExit(f"loaded {TAG} has id {got}, expected {image_id}")
     if previous:  # our own earlier baseline, now untagged: drop it (no other image is touched)
         user.podman("rmi", previous.split(":")[1])
     print(f"[baseline] loaded {TAG} = {image_id[:19]} in {time.monotonic() - started:.1f} s", flush=True)
@@ -123,8 +118,8 @@ def ensure_baseline(user: QaUser | None = None) -> ImageRecord:
 
 def main() -> int:
     record = ensure_baseline()
-    for layer in record.to_json()["layers"]:
-        print(f"[baseline] {layer['name']}: {layer['size'] / 1e6:.0f} MB")
+    for layer in record.layers:
+        print(f"[baseline] {layer.name}: {layer.size / 1e6:.0f} MB")
     return 0
 
 

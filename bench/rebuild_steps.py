@@ -12,27 +12,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
+
+from chain import run_chain
+from stats import summarise
 
 from harness.evidence import write_json
 from image.contract import Contract
 from image.paths import EVIDENCE, REPO
 from pipeline.order import BUILD_CHAIN
-from plumbing import commands
 
 # the build chain, with `image` as the two sub-tasks a template change reruns
 STEPS = [s for step in BUILD_CHAIN for s in (("image:app", "image:archive") if step == "image" else (step,))]
 
 
 def run_step(tree: Path, step: str) -> float:
-    started = time.monotonic()
-    proc = commands.run([sys.executable, "-m", "doit", step], cwd=tree, timeout=None)
-    if proc.returncode != 0:
-        raise SystemExit(f"{tree}: doit {step} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return round(time.monotonic() - started, 2)
+    return run_chain(step, cwd=tree)[0]
 
 
 def one_round(tree: Path, tag: str) -> dict[str, float]:
@@ -69,8 +65,7 @@ def main() -> int:
         for step in STEPS:
             run_step(tree, step)
     keys = [*STEPS, "total"]
-    med = {s: {k: statistics.median(r[k] for r in rs) for k in keys} for s, rs in rounds.items()}
-    spread = {s: {k: [min(r[k] for r in rs), max(r[k] for r in rs)] for k in keys} for s, rs in rounds.items()}
+    med, spread = summarise(rounds, keys)
     print(f"\nmedian of {args.rounds} [min-max], 1-min load {min(loads)}-{max(loads)}")
     for k in keys:
         b, a = med["before"][k], med["after"][k]

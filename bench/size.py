@@ -62,10 +62,9 @@ def main() -> int:
     if image.builder != "parity":
         raise SystemExit("size bench reads the parity layers; build with the parity builder first")
     layers = {}
-    for layer in image.to_json()["layers"]:
-        path = layer_path(layer["name"])
-        layers[layer["name"]] = {"bytes": layer["size"], "gzip_bytes": gzip_size(path)}
-        print(f"[size] {layer['name']}: {mb(layer['size'])} MB", flush=True)
+    for layer in image.layers:
+        layers[layer.name] = {"bytes": layer.size, "gzip_bytes": gzip_size(layer_path(layer.name))}
+        print(f"[size] {layer.name}: {mb(layer.size)} MB", flush=True)
     deb = Sources.load().debian
     minbase_sizes = rootfs_layer_sizes("bench-minbase", ["ca-certificates"], deb["dpkg_excludes"])
     # the same base without dpkg_excludes_unused: what trimming the GPU/display stack saves

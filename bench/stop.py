@@ -11,10 +11,11 @@ built. Same image, same volumes layout, same host: the only difference is that o
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from stats import summarise
 
 from harness.containers import CONTRACT, Runner, Volumes, free_port, host_live
 from harness.evidence import Scenario, write_json
@@ -66,8 +67,7 @@ def main() -> int:
             rounds[variant].append(one_round(user, image.ref, variant, i))
             print(f"round {i + 1} {variant}: {rounds[variant][-1]}", flush=True)
     keys = ("first_live_s", "restart_live_s", "first_stop_s", "restart_stop_s")
-    med = {v: {k: round(statistics.median(r[k] for r in rs), 2) for k in keys} for v, rs in rounds.items()}
-    spread = {v: {k: [min(r[k] for r in rs), max(r[k] for r in rs)] for k in keys} for v, rs in rounds.items()}
+    med, spread = summarise(rounds, keys)
     nonzero = {v: sum(r[k] != 0 for r in rs for k in ("first_exit", "restart_exit")) for v, rs in rounds.items()}
     ratio = {k: round(med["after"][k] / med["before"][k], 2) for k in keys}
     print(f"\n{'':<10}" + "".join(f"{k:>16}" for k in keys) + f"{'non-zero exits':>16}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from baseline import ensure_baseline
 from start import bench_template
+from stats import summarise
 
 from entry.openclaw_nix_entry import render, resolve_values
 from harness.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live
@@ -193,13 +193,6 @@ def prepare_cache(sides: Sides, dest: Path) -> None:
 
 def image_size(user: QaUser, ref: str) -> int:
     return int(user.podman("image", "inspect", ref, "--format", "{{.Size}}", check=True).stdout.strip())
-
-
-def summarise(rounds: dict[str, list[dict]]) -> tuple[dict, dict]:
-    keys = [k for k in rounds[next(iter(rounds))][0] if k.endswith(("_s", "_mb"))]
-    med = {s: {k: round(statistics.median(r[k] for r in rs), 2) for k in keys} for s, rs in rounds.items()}
-    spread = {s: {k: [min(r[k] for r in rs), max(r[k] for r in rs)] for k in keys} for s, rs in rounds.items()}
-    return med, spread
 
 
 def loadavg() -> list[float]:

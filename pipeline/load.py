@@ -32,6 +32,17 @@ def load(image: ImageRecord | None = None) -> dict:
     size_mb = image.archive.stat().st_size / 1e6
     print(f"[load] podman pull docker-archive: < {image.archive} as {user.name} ({size_mb:.0f} MB)", flush=True)
     started = time.monotonic()
+    pull(user, image)
+    stamp = {**image.to_json(), "loaded_as": user.name, "load_seconds": round(time.monotonic() - started, 1)}
+    write_json(LOADED_STAMP, stamp)
+    print(
+        f"[load] {image.ref} = {image.image_id[:19]} ({image.builder} builder) in {stamp['load_seconds']} s", flush=True
+    )
+    return stamp
+
+
+def pull(user: QaUser, image: ImageRecord) -> None:
+    """Read the record's archive into `user`'s podman and prove podman now holds exactly that image id."""
     # stdin is opened by this (root) process and /dev/stdin re-opens that file (mode 644 as written): the QA user
     # needs no path to the build dir (measured with the archive under a 0700 directory of root's).
     # `pull docker-archive:` names the format: `podman load` first tries the file as an OCI archive, which
@@ -44,10 +55,6 @@ def load(image: ImageRecord | None = None) -> dict:
     got = loaded_id(user, image.ref)
     if got != image.image_id:
         raise SystemExit(f"loaded {image.ref} has id {got}, the archive says {image.image_id}")
-    stamp = {**image.to_json(), "loaded_as": user.name, "load_seconds": round(time.monotonic() - started, 1)}
-    write_json(LOADED_STAMP, stamp)
-    print(f"[load] {image.ref} = {got[:19]} ({image.builder} builder) in {stamp['load_seconds']} s", flush=True)
-    return stamp
 
 
 def main() -> int:
