@@ -7,6 +7,7 @@ named; benchmarks are `nox -s bench`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ from image import builder
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
+from image.patches import specs as patch_specs
 from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, NIX_ARCHIVE, PARITY_ARCHIVE, PINS, REPO, WORK
 from image.record import CURRENT_IMAGE
 from pipeline import order, pins
@@ -95,7 +97,13 @@ def _layer_inputs(name: str) -> dict:
     return {
         "base": {"debian": SOURCES.debian},
         "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)},
-        "openclaw": {**runtime, "openclaw": npm[SOURCES.one("openclaw").name], "prune": SOURCES.prune},
+        "openclaw": {
+            **runtime,
+            "openclaw": npm[SOURCES.one("openclaw").name],
+            "prune": SOURCES.prune,
+            # image/patches: a changed, added or removed spec rebuilds the layer it patches
+            "patches": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in patch_specs()},
+        },
         "plugins": {p.plugin_id: npm[p.name] for p in SOURCES.by_role("plugin")}
         | {"dir": CONTRACT.plugins_dir, "prune": SOURCES.prune},
         "tools": {
@@ -115,6 +123,7 @@ def _nix_image():
         nix_build.build().write(CURRENT_IMAGE)
 
     nix_files = [str(p) for p in [REPO / "flake.nix", REPO / "flake.lock", *sorted((REPO / "nix").rglob("*.nix"))]]
+    nix_files += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())]
     yield {
         "name": "nix",
         "actions": [build_nix],
@@ -131,6 +140,7 @@ def _parity_image():
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
         deps = [*code] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
+        deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
         yield {
             "name": name,
             "doc": f"parity layer '{name}'",

