@@ -13,6 +13,9 @@ cannot shift it):
   `tools`) running that step's command;
 - the last message is a tool result -> answer with text: SCRIPTED_PREFIX + the tool output exactly
   as received;
+- with `echo` set (a regex), a user turn no step matched -> text: ECHO_PREFIX + every match of `echo`
+  in the turn's user messages (those after the last non-user message: a turn OpenClaw folded from
+  several channel messages is answered with all their tokens), in order, space-separated;
 - anything else -> a short text saying no step matched (recorded as unmatched).
 
 Streaming (`"stream": true`, what OpenClaw's openai-completions adapter sends) is answered as
@@ -27,6 +30,7 @@ Matrix scenarios create it inside the pod's loopback-only netns, see harness/syn
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -38,6 +42,7 @@ from harness.evidence import write_json
 
 MODEL_ID = "scripted-model"
 SCRIPTED_PREFIX = "[scripted model] tool output:\n"
+ECHO_PREFIX = "[scripted model] received:"
 # The shell-execution tool OpenClaw 2026.6.11 offers the model, read from the recorded `tools` of a
 # Matrix DM turn (default tool policy): agents_list apply_patch browser canvas create_goal cron dir_fetch
 # dir_list edit exec file_fetch file_write gateway get_goal memory_get memory_search message nodes
@@ -55,8 +60,9 @@ class Step:
 class ScriptedModel:
     """The script and the record of every exchange; thread-safe."""
 
-    def __init__(self, steps: list[Step]):
+    def __init__(self, steps: list[Step], echo: re.Pattern | None = None):
         self.steps = steps
+        self.echo = echo
         self.records: list[dict] = []
         self.lock = threading.Lock()
         self.calls = 0
@@ -93,6 +99,9 @@ class ScriptedModel:
                             }
                         ],
                     }, f"tool_call:{step.trigger}"
+            tokens = self.echo.findall(turn_text(messages)) if self.echo else []
+            if tokens:
+                return {"role": "assistant", "content": " ".join([ECHO_PREFIX, *tokens])}, "echo"
         return {"role": "assistant", "content": "[scripted model] no script step matched this request."}, "unmatched"
 
     def record(self, entry: dict) -> None:
@@ -105,6 +114,16 @@ class ScriptedModel:
 
     def dump(self, path: Path) -> None:
         write_json(path, self.snapshot())
+
+
+def turn_text(messages: list[dict]) -> str:
+    """The text of the current user turn: the user messages after the last message of another role."""
+    turn: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            break
+        turn.insert(0, _text(message.get("content")))
+    return "\n".join(turn)
 
 
 def _text(content) -> str:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,8 @@ import pytest
 
 from harness.containers import CONTRACT, NO_ENTRY_UID, Runner, Volumes, restricted_runner
 from harness.evidence import EVIDENCE_DIR, write_json
-from harness.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ModelServer, ScriptedModel, Step
+from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
+from harness.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ScriptedModel, Step
 from harness.podman import QaUser
 from harness.preconditions import cannot_run
 from harness.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
@@ -48,7 +48,6 @@ MODEL_PORT = 18090  # qa/overlays/20-scripted-model.json5 points the agent here
 SYNAPSE_PORT = 18008
 HUMAN = "human"  # qa/overlays/10-matrix.json5 allows exactly @human:<SERVER_NAME>
 OVERLAY_DIR = Path(__file__).parent / "overlays"
-OVERLAY_MOUNT = CONTRACT.volumes.get("overlay", {}).get("path", "/config-overlay")
 UNTRUSTED = "only available for trusted plugins"
 
 
@@ -73,63 +72,8 @@ def matrix(qa_user: QaUser, image: dict):
     overlay_text = (OVERLAY_DIR / "10-matrix.json5").read_text()
     assert f"@{HUMAN}:{SERVER_NAME}" in overlay_text, "the overlay must allow the test's human"
     assert f"127.0.0.1:{MODEL_PORT}/" in (OVERLAY_DIR / "20-scripted-model.json5").read_text()
-    qa_user.podman("pod", "rm", "-f", POD)
-    # keep-id on the pod: podman 4.3 refuses --userns on a container that joins a pod ("--userns and
-    # --pod cannot be set together"). Ids above the QA user's map exactly as in `podman unshare`, so
-    # the arbitrary-uid scenario's volumes (chowned there) line up.
-    created = qa_user.podman("pod", "create", "--network", "none", "--userns=keep-id", "--name", POD)
-    assert created.ok, created.stderr
-    server = synapse = netns = None
-    try:
-        assert qa_user.podman("pod", "start", POD).ok
-        infra = qa_user.podman("pod", "inspect", POD, "--format", "{{.InfraContainerID}}").stdout.strip()
-        pid = int(qa_user.podman("inspect", infra, "--format", "{{.State.Pid}}").stdout.strip())
-        netns = Netns(pid)
-        root = qa_user.home / "qa-volumes" / "oc-mx-synapse"
-        shutil.rmtree(root, ignore_errors=True)
-        synapse = Synapse(netns, root, qa_user.name, port=SYNAPSE_PORT)
-        synapse.start()
-        human = synapse.register(HUMAN)
-        model = ScriptedModel([])
-        server = ModelServer(netns.listen("127.0.0.1", MODEL_PORT), model).start()
-        yield MatrixEnv(qa_user, netns, synapse, human, model)
-    finally:
-        if server:
-            server.stop()
-        if synapse:
-            synapse.stop()
-        if netns:
-            netns.close()
-        qa_user.podman("pod", "rm", "-f", POD, timeout=120)
-
-
-def overlay_copy(user: QaUser, volumes: Volumes) -> Path:
-    """The overlay as an operator mounts it: a directory of *.json5 owned by the QA user, read-only mount."""
-    target = volumes.root / "overlay"
-    user.mkdirs(target)
-    for source in sorted(OVERLAY_DIR.glob("*.json5")):
-        (target / source.name).write_text(source.read_text())
-        os.chown(target / source.name, user.uid, user.gid)
-        os.chmod(target / source.name, 0o644)
-    return target
-
-
-def timeline(client: Client, room: str) -> list[dict]:
-    """The room as the human sees it (client-server API), compact, for assertions and evidence."""
-    out = []
-    for e in client.messages(room):
-        c = e.get("content", {})
-        row = {"ts": e.get("origin_server_ts"), "sender": e.get("sender"), "type": e["type"], "event_id": e["event_id"]}
-        if e["type"] == "m.room.member":
-            row["membership"] = c.get("membership")
-            row["state_key"] = e.get("state_key")
-        elif e["type"] == "m.room.message":
-            row["msgtype"] = c.get("msgtype")
-            row["body"] = c.get("body")
-        else:
-            continue
-        out.append(row)
-    return out
+    with matrix_pod(qa_user, POD, synapse_port=SYNAPSE_PORT, model_port=MODEL_PORT, model=ScriptedModel([])) as pod:
+        yield MatrixEnv(qa_user, pod.netns, pod.synapse, pod.synapse.register(HUMAN), pod.model)
 
 
 def bot_messages(rows: list[dict], bot: str, after_event: str) -> list[dict]:
@@ -138,16 +82,22 @@ def bot_messages(rows: list[dict], bot: str, after_event: str) -> list[dict]:
     return [r for r in rows[start:] if r["type"] == "m.room.message" and r["sender"] == bot]
 
 
+def scripted_replies(env: MatrixEnv, room: str, bot: str, after_event: str) -> list[dict]:
+    """The bot's scripted replies in `room` after `after_event`."""
+    msgs = bot_messages(timeline(env.human, room), bot, after_event)
+    return [m for m in msgs if (m.get("body") or "").startswith(SCRIPTED_PREFIX.strip()[:16])]
+
+
+def await_reply(env: MatrixEnv, room: str, bot: str, sent: str, deadline_s: float = 120) -> dict:
+    """Poll the room until the bot's scripted reply to event `sent` appears."""
+    return poll(lambda: next(iter(scripted_replies(env, room, bot, sent)), None), deadline_s, "the bot's reply")
+
+
 def ask(env: MatrixEnv, room: str, bot: str, text: str, deadline_s: float = 120) -> tuple[dict, float]:
     """Send `text` as the human; poll the room until the bot's scripted reply appears. (reply, latency s)"""
     sent = env.human.send_text(room, text)
     started = time.monotonic()
-
-    def replied():
-        msgs = bot_messages(timeline(env.human, room), bot, sent)
-        return next((m for m in msgs if (m.get("body") or "").startswith(SCRIPTED_PREFIX.strip()[:16])), None)
-
-    reply = poll(replied, deadline_s, f"the bot's reply to {text!r}", interval=0.2)
+    reply = await_reply(env, room, bot, sent, deadline_s)
     return reply, time.monotonic() - started
 
 
@@ -176,12 +126,6 @@ def expected_toolchain(runner: Runner, name: str) -> dict[str, str]:
     return dict(zip(["jq", "requests", "ffmpeg", "git", "uid"], lines, strict=True))
 
 
-def logs_text(runner: Runner, name: str, volumes: Volumes) -> str:
-    logs = runner.user.podman("logs", name)
-    log_file = volumes.logs / "openclaw.log"
-    return logs.stdout + logs.stderr + (log_file.read_text(errors="replace") if log_file.exists() else "")
-
-
 class Env(dict):
     """Container environment whose repr shows names only (pytest prints arguments of failing frames)."""
 
@@ -195,8 +139,8 @@ IDENTITIES = ("keep_id", "readonly_uid4243")
 @pytest.mark.parametrize("identity", IDENTITIES)
 def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes, scenario, identity):
     """A Matrix DM through the container: bot auto-joins, the agent runs the toolchain (scripted model),
-    the reply with the real tool output appears in the room; after a restart on the same volumes a
-    second message is answered in the same room without re-joining."""
+    the reply with the real tool output appears in the room; a message sent while the gateway is stopped
+    is answered exactly once after it starts again on the same volumes, in the same room, without re-joining."""
     env = matrix
     run_id = secrets.token_hex(4)
     name = f"oc-mx-gw-{identity.replace('_', '-')}"
@@ -205,12 +149,13 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
     else:
         runner = restricted_runner(runner, volumes, uid=NO_ENTRY_UID)
     bot = env.synapse.register(f"bot-{identity.replace('_', '-')}-{run_id}")
-    first, second = f"toolchain-{run_id}", f"state-{run_id}"
+    first, second, third = f"toolchain-{run_id}", f"state-{run_id}", f"again-{run_id}"
     env.model.steps += [
         Step(first, toolchain_command(run_id)),
         Step(second, f"echo '== marker from before the restart'; cat /state/workspace/matrix-run-{run_id}.txt"),
+        Step(third, f"echo 'again {run_id}'"),
     ]
-    overlay = overlay_copy(env.user, volumes)
+    overlay = overlay_copy(env.user, volumes, sorted(OVERLAY_DIR.glob("*.json5")))
     gateway_env = Env(OPENCLAW_MATRIX_HOMESERVER=env.synapse.url, OPENCLAW_MATRIX_TOKEN=bot.token)
     extra = ["--pod", POD, "-v", f"{overlay}:{OVERLAY_MOUNT}:ro"]
     scenario.fact("scripted_model", f"harness/model_server.py on 127.0.0.1:{MODEL_PORT} in pod {POD} (stand-in)")
@@ -223,12 +168,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
     try:
         start_gateway(runner, name, volumes, gateway_env, extra, scenario)
         # the human opens a DM and invites the bot, as Element does (is_direct + m.direct)
-        room = env.human.create_room([bot.user_id], direct=True, name=f"qa {identity}")
-        env.human.request(
-            "PUT",
-            f"/_matrix/client/v3/user/{env.human.user_id}/account_data/m.direct",
-            {bot.user_id: [room]},
-        )
+        room = open_dm(env.human, bot.user_id, f"qa {identity}")
         invited = time.monotonic()
         poll(lambda: bot.user_id in env.human.joined_members(room), 90, "the bot auto-joining the DM", interval=0.2)
         scenario.fact("invite_to_join_s", round(time.monotonic() - invited, 2))
@@ -286,11 +226,25 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         assert stop_exit == 0, "a normal stop must exit 0 (qa/test_stop_race.py)"
         first_logs = logs_text(runner, name, volumes)
         runner.remove(name)
+        # sent while the gateway is down: Synapse keeps it, and the gateway answers it once it is back
+        down_sent = env.human.send_text(room, f"What did you write before the restart? ({second})")
+        sent_at = time.monotonic()
         start_gateway(runner, name, volumes, gateway_env, extra, scenario, label="restart")
-        reply2, latency2 = ask(env, room, bot.user_id, f"What did you write before the restart? ({second})")
-        scenario.fact("message_to_reply_after_restart_s", round(latency2, 2))
+        reply2 = await_reply(env, room, bot.user_id, down_sent)
+        scenario.fact("sent_while_down_to_reply_s", round(time.monotonic() - sent_at, 2))
         scenario.fact("reply_2", reply2["body"])
         assert f"matrix run {run_id}" in reply2["body"]
+        # and the restarted gateway answers a live message too; by then a second answer to the message
+        # sent while down (a replayed sync) would be in the room and in the model's records
+        reply3, latency3 = ask(env, room, bot.user_id, f"Once more after the restart ({third}).")
+        scenario.fact("message_to_reply_after_restart_s", round(latency3, 2))
+        assert f"again {run_id}" in reply3["body"]
+        answers = [
+            m for m in scripted_replies(env, room, bot.user_id, down_sent) if f"matrix run {run_id}" in m["body"]
+        ]
+        calls = [r for r in env.model.snapshot() if r["kind"] == f"tool_call:{second}"]
+        scenario.fact("answers_to_the_message_sent_while_down", {"room": len(answers), "model_calls": len(calls)})
+        assert len(answers) == 1 and len(calls) == 1, "the message sent while down was not answered exactly once"
         # the agent's session survived the restart: the new turn's request carries the first run's tool output
         after = next(r for r in env.model.snapshot() if r["kind"] == f"tool_call:{second}")
         history = after["request"]["messages"][:-1]
@@ -331,20 +285,6 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         logs = runner.user.podman("logs", "--tail", "80", name)
         scenario.add(logs)
         runner.remove(name)
-
-
-def start_gateway(runner, name, volumes, gateway_env, extra, scenario, label="start"):
-    """`podman run -d` in the pod with the overlay; wait for /healthz (poll inside the container)."""
-    started = time.monotonic()
-    argv = ["run", "-d", "--name", name, *runner.run_args(volumes, gateway_env, extra), runner.image]
-    runner.user.podman("rm", "-f", "-t", "0", name)
-    run = scenario.add(runner.user.podman(*argv, timeout=120))
-    assert run.returncode == 0, run.stderr
-    live = runner.wait_live(name)
-    if not live.ok:
-        scenario.add(runner.user.podman("logs", name))
-    assert live.ok, "gateway never answered /healthz"
-    scenario.fact(f"{label}_to_live_s", round(time.monotonic() - started, 1))
 
 
 def _in_conversation(record: dict, run_id: str) -> bool:
