@@ -54,6 +54,7 @@ def matrix_pod(
         pid = int(user.podman("inspect", infra, "--format", "{{.State.Pid}}").stdout.strip())
         netns = Netns(pid)
         root = user.home / "qa-volumes" / f"{name}-synapse"
+        user.mkdirs(root.parent)  # the QA user's, before root's Synapse set-up could create it
         shutil.rmtree(root, ignore_errors=True)
         synapse = Synapse(netns, root, user.name, port=synapse_port)
         synapse.start()

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +100,7 @@ def converse(
         client.send_text(room, f"Message {token.rsplit('-m', 1)[1]} from me, please confirm: {token}")
         sent = time.monotonic()
         try:
-            poll(lambda t=token: t in replied_tokens(client, room, bot), REPLY_DEADLINE_S, token, interval=0.25)
+            poll(lambda t=token: t in replied_tokens(client, room, bot), REPLY_DEADLINE_S, token, interval=0.4)
             latencies[token] = time.monotonic() - sent
         except AssertionError:
             latencies[token] = None  # lost: go on with the next message, as a person would
@@ -121,13 +122,13 @@ def burst(client: Client, room: str, bot: str, tokens: list[str], start: threadi
         return all(t in seen for t in tokens)
 
     with contextlib.suppress(AssertionError):  # a timeout leaves the lost ones out of `seen`
-        poll(covered, BURST_DEADLINE_S, "replies covering the burst", interval=0.25)
+        poll(covered, BURST_DEADLINE_S, "replies covering the burst", interval=0.4)
     return {t: (seen[t] - sent[t]) if t in seen else None for t in tokens}
 
 
 def rss(runner: Runner, name: str) -> dict:
     """Resident memory inside the container: total MB and the largest process."""
-    rows = json.loads(runner.exec(name, f"python3 -c {json.dumps(RSS_SCRIPT)}").stdout or "[]")
+    rows = json.loads(runner.exec(name, f"python3 -c {shlex.quote(RSS_SCRIPT)}").stdout or "[]")
     top = max(rows, key=lambda r: r[1], default=("none", 0))
     return {"total_mb": round(sum(r[1] for r in rows) / 1024, 1), "largest": {top[0]: round(top[1] / 1024, 1)}}
 
@@ -159,7 +160,7 @@ def test_conversation_load(stage, runner: Runner, volumes: Volumes, scenario):
         start_gateway(runner, name, volumes, env, extra, scenario)
         rooms = [open_dm(p, bot.user_id, f"load {i}") for i, p in enumerate(people, 1)]
         for person, room in zip(people, rooms, strict=True):
-            poll(lambda c=person, r=room: bot.user_id in c.joined_members(r), 90, "the bot joining every DM", 0.25)
+            poll(lambda c=person, r=room: bot.user_id in c.joined_members(r), 90, "the bot joining every DM", 0.4)
         scenario.fact("rss_before", rss(runner, name))
         plan = {i: [f"load-{run_id}-u{i}-m{m}" for m in range(1, MESSAGES + 1)] for i in range(1, USERS + 1)}
         plan[USERS + 1] = [f"load-{run_id}-u{USERS + 1}-m{m}" for m in range(1, BURST + 1)]

@@ -76,6 +76,11 @@ def test_matrix_and_whatsapp_enabled(rendered, contract):
     assert rendered["gateway"]["auth"] == {"mode": "token", "token": "sample-gateway-token"}
 
 
+def test_dm_senders_do_not_share_a_session(rendered):
+    """OpenClaw's default dmScope `main` gives every DM sender one shared session (docs/patches.md)."""
+    assert rendered["session"]["dmScope"] == "per-channel-peer"
+
+
 def secret_values(obj, path=""):
     if isinstance(obj, dict):
         for key, value in obj.items():
