@@ -14,7 +14,7 @@ from image.patches import apply as patch
 from image.patches import specs
 
 SPEC = next(p for p in specs() if p.stem == "session-init-conflict-retry")
-RULE = patch.load(SPEC)["replace"][0]
+RULE, REVISION = patch.load(SPEC)["replace"]
 CONFLICT = "reply session initialization conflicted for agent:main:matrix:direct:@u1:example.test"
 
 
@@ -33,10 +33,16 @@ def chunk() -> str:
     return "".join([*RULE["same_file"], "\nfunction before() {}\n", RULE["find"], "function after() {}\n"])
 
 
+OTHER = {"session-accessor-Q1.js": "const y = 2;\n" + REVISION["find"]}  # the second replacement's chunk
+
+
 def test_applies_once_and_touches_nothing_else(tmp_path):
-    root = package(tmp_path, {"get-reply-AbC123.js": chunk(), "other-XyZ.js": "const x = 1;\n"})
+    root = package(tmp_path, {"get-reply-AbC123.js": chunk(), "other-XyZ.js": "const x = 1;\n", **OTHER})
     done = patch.apply(SPEC, root)
-    assert done == ["dist/get-reply-AbC123.js: replacement 1 of session-init-conflict-retry"]
+    assert done == [
+        "dist/get-reply-AbC123.js: replacement 1 of session-init-conflict-retry",
+        "dist/session-accessor-Q1.js: replacement 2 of session-init-conflict-retry",
+    ]
     text = (root / "dist/get-reply-AbC123.js").read_text()
     assert RULE["find"] not in text and text.count(RULE["replace"]) == 1
     assert "function before() {}" in text and "function after() {}" in text
@@ -46,13 +52,14 @@ def test_applies_once_and_touches_nothing_else(tmp_path):
 @pytest.mark.parametrize(
     ("chunks", "version", "message"),
     [
-        ({"a.js": "nothing here\n"}, None, "found nowhere"),
-        ({"a.js": chunk(), "b.js": chunk()}, None, "found dist/a.js x1, dist/b.js x1"),
-        ({"a.js": chunk() + RULE["find"]}, None, "found dist/a.js x2"),
-        ({"a.js": chunk()}, "2026.9.6", "found openclaw@2026.9.6"),
-        ({"a.js": RULE["find"]}, None, "must contain 'const log = createSubsystemLogger"),
+        ({"a.js": "nothing here\n", **OTHER}, None, "replacement 1: the text to replace must occur exactly once"),
+        ({"a.js": chunk(), "b.js": chunk(), **OTHER}, None, "found dist/a.js x1, dist/b.js x1"),
+        ({"a.js": chunk() + RULE["find"], **OTHER}, None, "found dist/a.js x2"),
+        ({"a.js": chunk(), **OTHER}, "2026.9.6", "found openclaw@2026.9.6"),
+        ({"a.js": RULE["find"], **OTHER}, None, "must contain 'const log = createSubsystemLogger"),
+        ({"a.js": chunk()}, None, "replacement 2: the text to replace must occur exactly once"),
     ],
-    ids=["missing", "two-files", "twice", "other-release", "no-logger"],
+    ids=["missing", "two-files", "twice", "other-release", "no-logger", "second-missing"],
 )
 def test_refuses_unless_exactly_once(tmp_path, chunks, version, message):
     root = package(tmp_path, chunks, version)
@@ -65,7 +72,7 @@ def test_refuses_unless_exactly_once(tmp_path, chunks, version, message):
 
 
 def test_script_exits_nonzero_with_one_line(tmp_path):
-    root = package(tmp_path, {"a.js": "nothing here\n"})
+    root = package(tmp_path, {"a.js": "nothing here\n", **OTHER})
     proc = subprocess.run(
         ["python3", str(Path(patch.__file__)), str(SPEC), str(root)], capture_output=True, text=True, check=False
     )
@@ -118,3 +125,28 @@ def test_retries_are_bounded_and_the_conflict_still_surfaces():
 def test_other_errors_are_not_retried():
     out = run_patched(conflicts=0, other_error=True)
     assert out == {"error": "disk full", "calls": 1, "delays": []}
+
+
+def revisions(*entries) -> list[str]:
+    """createReplySessionInitializationRevision as patched, under node, for each entry."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("not run: no node on this machine")
+    calls = f"{json.dumps(entries)}.map(createReplySessionInitializationRevision)"
+    script = f"{REVISION['replace']}\nconsole.log(JSON.stringify({calls}));"
+    proc = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_revision_ignores_key_order_only():
+    """What made every later message of a session conflict: the same entry, hydrated from disk with
+    skillsSnapshot.prompt last, against the writer's cached copy with it first."""
+    cached = {"sessionId": "s1", "skillsSnapshot": {"prompt": "p", "skills": [{"name": "a"}, {"name": "b"}]}}
+    hydrated = {"skillsSnapshot": {"skills": [{"name": "a"}, {"name": "b"}], "prompt": "p"}, "sessionId": "s1"}
+    changed = {"sessionId": "s1", "skillsSnapshot": {"prompt": "p2", "skills": [{"name": "a"}, {"name": "b"}]}}
+    reordered = {"sessionId": "s1", "skillsSnapshot": {"prompt": "p", "skills": [{"name": "b"}, {"name": "a"}]}}
+    a, b, c, d, missing = revisions(cached, hydrated, changed, reordered, None)
+    assert a == b
+    assert len({a, c, d}) == 3, "a changed value or a reordered list must still be a conflict"
+    assert missing == "null"
