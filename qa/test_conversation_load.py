@@ -177,7 +177,14 @@ def test_conversation_load(stage, runner: Runner, volumes: Volumes, scenario):
         answered = [v for v in latencies.values() if v is not None]
         lost = sorted(t for t, v in latencies.items() if v is None)
         scenario.fact("messages", {"sent": len(latencies), "answered": len(answered), "lost": lost})
-        scenario.fact("reply_latency_s", {"p50": percentile(answered, 0.5), "p95": percentile(answered, 0.95)})
+        burst_user = f"u{USERS + 1}"
+        for label, chosen in (("all", lambda t: True), ("back_to_back", lambda t: user_of(t) != burst_user)):
+            values = [v for t, v in latencies.items() if v is not None and chosen(t)]
+            scenario.fact(f"reply_latency_s_{label}", {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95)})
+        # a burst's messages queue behind each other in their session: the last waits for all turns before it
+        scenario.fact(
+            "burst_reply_latency_s", [None if v is None else round(v, 1) for v in latencies.values()][-BURST:]
+        )
 
         records = [r for r in stage.model.snapshot() if TOKEN.search(json.dumps(r["request"].get("messages", [])))]
         turns = [TOKEN.findall(turn_text(r["request"]["messages"])) for r in records]
