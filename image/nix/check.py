@@ -17,6 +17,7 @@ from pathlib import Path
 
 from image.config_check import config_mismatches
 from image.contract import Contract
+from image.nix import sources
 from image.nix.lock import NIX, nix_openclaw_node, root_inputs
 from image.paths import REPO
 from plumbing import commands
@@ -82,8 +83,20 @@ def parse_problems(flake_dir: Path) -> list[str]:
     return problems
 
 
+def source_overrides(flake_dir: Path) -> list[str]:
+    """The source-only inputs (kubenix, nixpkgs.lib) from their local copies, at the revs flake.lock pins.
+
+    Raises sources.SourceMissing without a copy: the flake check cannot run, the caller says "not run".
+    """
+    args = []
+    for name in sources.SOURCES:
+        args += ["--override-input", name, f"path:{sources.tree(name, flake_dir)}"]
+    return args
+
+
 def flake_check_problems(flake_dir: Path) -> list[str]:
-    proc = commands.run([*NIX, "flake", "check", "--no-build", flake_ref(flake_dir), *overrides()], timeout=300)
+    cmd = [*NIX, "flake", "check", "--no-build", flake_ref(flake_dir), *overrides(), *source_overrides(flake_dir)]
+    proc = commands.run(cmd, timeout=300)
     return [] if proc.returncode == 0 else [f"nix flake check --no-build failed: {nix_error(proc.stderr)}"]
 
 
