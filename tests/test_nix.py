@@ -15,11 +15,10 @@ import pytest
 
 from image.nix import check as nix_check
 from image.nix import lock as nix_lock
-from image.paths import REPO
+from image.paths import NIX_OPENCLAW_GIT, REPO
 
 pytestmark = pytest.mark.nix
 FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "entry", "template"]
-NIX_OPENCLAW_GIT = Path("/work/.mirror/openclaw+nix-openclaw/repo")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -189,7 +188,10 @@ def test_lock_narhash_is_the_hash_of_the_source(tmp_path):
     node = lock["nodes"]["nix-openclaw"]["locked"]
     git_dir = NIX_OPENCLAW_GIT
     if not (git_dir / "HEAD").exists():
-        pytest.skip(f"not run: no local copy of openclaw/nix-openclaw at {git_dir} (no GitHub here)")
+        pytest.skip(
+            f"not run: no local git copy of openclaw/nix-openclaw at {git_dir} "
+            "(set OPENCLAW_NIX_OPENCLAW_GIT or OPENCLAW_NIX_SOURCES; there is no GitHub here)"
+        )
     if subprocess.run(["git", "-C", str(git_dir), "cat-file", "-e", node["rev"]]).returncode != 0:
         pytest.skip(f"not run: {git_dir} lacks {node['rev']}")
     src = nix_lock.export_source(git_dir, node["rev"], tmp_path / "src")
