@@ -15,17 +15,20 @@ import pytest
 
 from image.nix import check as nix_check
 from image.nix import lock as nix_lock
+from image.nix import sources as nix_sources
 from image.paths import NIX_OPENCLAW_GIT, REPO
 
 pytestmark = pytest.mark.nix
-FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "entry", "template"]
+FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "entry", "template", "deploy/k8s/config-overlay"]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def nix_available():
     try:
         nix_check.require_nix()
-    except nix_check.NixUnavailable as err:
+        for name in nix_sources.SOURCES:  # `nix flake check` evaluates the kubenix module with them
+            nix_sources.tree(name)
+    except (nix_check.NixUnavailable, nix_sources.SourceMissing) as err:
         pytest.skip(f"not run: {err}")
 
 
@@ -197,3 +200,11 @@ def test_lock_narhash_is_the_hash_of_the_source(tmp_path):
     src = nix_lock.export_source(git_dir, node["rev"], tmp_path / "src")
     assert nix_lock.nar_hash(src) == node["narHash"]
     assert nix_lock.commit_time(git_dir, node["rev"]) == node["lastModified"]
+
+
+def test_flake_check_evaluates_the_kubenix_module_with_the_pinned_sources(tmp_path):
+    """checks.kubenix-module runs the module through real kubenix: a uid not from the contract fails it."""
+    flake = broken_copy(tmp_path, "nix/kubenix.nix", "runAsUser = kube.uid;", "runAsUser = kube.uid + 1;")
+    found = nix_check.problems(flake)
+    assert len(found) == 1 and found[0].startswith("nix flake check --no-build failed"), found
+    assert "assertion" in found[0] and "failed" in found[0], found
