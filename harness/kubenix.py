@@ -76,7 +76,11 @@ def field_differences(expected, got, path: str = "") -> list[str]:
     if isinstance(expected, list):
         if len(expected) != len(got):
             return [f"{path}: {len(expected)} items != {len(got)} items: {expected!r} != {got!r}"]
-        return [d for i, (e, g) in enumerate(zip(expected, got, strict=True)) for d in field_differences(e, g, f"{path}[{i}]")]
+        return [
+            d
+            for i, (e, g) in enumerate(zip(expected, got, strict=True))
+            for d in field_differences(e, g, f"{path}[{i}]")
+        ]
     return [] if expected == got else [f"{path}: {expected!r} != {got!r}"]
 
 

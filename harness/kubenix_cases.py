@@ -110,17 +110,22 @@ def checks(objects: list[dict]) -> dict:
 def report(directory: Path) -> dict:
     """Run everything once with the real sources and write the evidence; returns the scenario data."""
     contract = Contract.load()
-    sc = Scenario("kubenix_module_matches_kustomize", "kubenix module with real kubenix vs kubectl kustomize deploy/k8s")
+    sc = Scenario(
+        "kubenix_module_matches_kustomize", "kubenix module with real kubenix vs kubectl kustomize deploy/k8s"
+    )
     for name in sources.SOURCES:
         pin = sources.locked(name)
         sc.fact(f"{name}_pinned", {"repo": sources.SOURCES[name].github, "rev": pin["rev"], "narHash": pin["narHash"]})
     sc.add(commands.run(["nix", "--version"]))
     sc.add(commands.run(["kubectl", "version", "--client"]))
-    sc.fact("normalised", {
-        "annotations": list(kubenix.KUBENIX_ANNOTATIONS),
-        "labels": list(kubenix.KUBENIX_LABELS),
-        "configmap_suffix": kubenix.CONFIGMAP_SUFFIX.pattern,
-    })
+    sc.fact(
+        "normalised",
+        {
+            "annotations": list(kubenix.KUBENIX_ANNOTATIONS),
+            "labels": list(kubenix.KUBENIX_LABELS),
+            "configmap_suffix": kubenix.CONFIGMAP_SUFFIX.pattern,
+        },
+    )
     rendered = k8s.render()
     ok = True
 
@@ -131,15 +136,25 @@ def report(directory: Path) -> dict:
     found = kubenix.differences(rendered, defaults.items) + kubenix.dangling_configmap_refs(defaults.items)
     sc.fact("differences_defaults_vs_kustomize", found)
     sc.fact("checks_defaults", checks(defaults.items))
-    ok &= not found and checks(defaults.items) == {"schema_errors": None, "restricted_violations": [], "checkov_failures": []}
+    ok &= not found and checks(defaults.items) == {
+        "schema_errors": None,
+        "restricted_violations": [],
+        "checkov_failures": [],
+    }
 
     changed = evaluate(CHANGED)
     sc.fact("options_changed", CHANGED)
     sc.fact("eval_seconds_changed", round(changed.seconds, 2))
-    found = kubenix.differences(expected_changed(rendered), changed.items) + kubenix.dangling_configmap_refs(changed.items)
+    found = kubenix.differences(expected_changed(rendered), changed.items) + kubenix.dangling_configmap_refs(
+        changed.items
+    )
     sc.fact("differences_changed_vs_expected", found)
     sc.fact("checks_changed", checks(changed.items))
-    ok &= not found and checks(changed.items) == {"schema_errors": None, "restricted_violations": [], "checkov_failures": []}
+    ok &= not found and checks(changed.items) == {
+        "schema_errors": None,
+        "restricted_violations": [],
+        "checkov_failures": [],
+    }
 
     planted = {}
     for name, (file, old, new) in drifts(contract).items():

@@ -19,7 +19,15 @@ from image.nix import sources as nix_sources
 from image.paths import NIX_OPENCLAW_GIT, REPO
 
 pytestmark = pytest.mark.nix
-FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "entry", "template", "deploy/k8s/config-overlay"]
+FLAKE_FILES = [
+    "flake.nix",
+    "flake.lock",
+    "nix",
+    "image/contract.toml",
+    "entry",
+    "template",
+    "deploy/k8s/config-overlay",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)

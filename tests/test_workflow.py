@@ -129,4 +129,7 @@ def test_flake_check_runs_with_the_real_inputs_and_the_offline_tests_get_their_s
     assert "--override-input" not in check
     for repo in ("openclaw/nix-openclaw", "hall/kubenix", "nix-community/nixpkgs.lib"):
         assert repo in runs, repo
-    assert 'git clone --bare --quiet "https://github.com/$repo.git" "/var/cache/openclaw-nix/sources/${repo#*/}.git"' in runs
+    assert (
+        'git clone --bare --quiet "https://github.com/$repo.git" "/var/cache/openclaw-nix/sources/${repo#*/}.git"'
+        in runs
+    )

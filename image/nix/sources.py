@@ -41,7 +41,9 @@ class Source:
 
 SOURCES = {
     "kubenix": Source("kubenix", "hall", "kubenix", KUBENIX_GIT, "OPENCLAW_NIX_KUBENIX_GIT"),
-    "nixpkgs-lib": Source("nixpkgs-lib", "nix-community", "nixpkgs.lib", NIXPKGS_LIB_GIT, "OPENCLAW_NIX_NIXPKGS_LIB_GIT"),
+    "nixpkgs-lib": Source(
+        "nixpkgs-lib", "nix-community", "nixpkgs.lib", NIXPKGS_LIB_GIT, "OPENCLAW_NIX_NIXPKGS_LIB_GIT"
+    ),
 }
 EXPORTS = WORK / "nix-sources"
 
@@ -74,7 +76,9 @@ def tree(name: str, flake_dir: Path = REPO) -> Path:
         export_source(source.git_dir, pin["rev"], dest)
         got = nar_hash(dest)
         if got != pin["narHash"]:
-            raise RuntimeError(f"{source.github} {pin['rev']}: the exported tree hashes to {got}, flake.lock says {pin['narHash']}")
+            raise RuntimeError(
+                f"{source.github} {pin['rev']}: the exported tree hashes to {got}, flake.lock says {pin['narHash']}"
+            )
         marker.write_text(got)
     return dest
 

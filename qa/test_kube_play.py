@@ -1,0 +1,162 @@
+"""The kubenix module's pod spec run for real with `podman kube play`: the objects kubenix renders (with
+the image under test and a pull policy that finds it locally, both module options), translated only as
+harness/kube_play.py names, and checked for what Kubernetes would enforce."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import kube_play
+from harness.containers import CONTRACT, TEST_TOKEN, free_port
+from harness.preconditions import cannot_run
+from image.nix import check as nix_check
+from image.nix import kubenix, sources
+from plumbing.waiting import poll
+
+pytestmark = pytest.mark.container
+KUBE = CONTRACT.kubernetes
+MARKER = f"{CONTRACT.workspace}/kube-play-marker"
+
+
+def get(port: int, path: str) -> tuple[int, dict | None]:
+    """GET on the loopback port with the token (OpenClaw details /readyz only to an authenticated caller)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {TEST_TOKEN}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except OSError as err:
+        body = getattr(err, "read", lambda: b"")()
+        return getattr(err, "code", 0), json.loads(body) if body else None
+
+
+def write_yaml(path: Path, docs: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    path.chmod(0o644)
+    return path
+
+
+def probe(user, scenario, container: str) -> dict[str, str]:
+    """What the pod runs as, seen from inside (key=value lines; the token's value never printed)."""
+    script = (
+        'echo "id=$(id)"; '
+        'echo "CapEff=$(grep ^CapEff: /proc/1/status | cut -f2)"; '
+        'echo "CapBnd=$(grep ^CapBnd: /proc/1/status | cut -f2)"; '
+        'echo "NoNewPrivs=$(grep ^NoNewPrivs: /proc/1/status | cut -f2)"; '
+        'echo "write_to_root_fs=$(touch /usr/probe 2>&1 || true)"; '
+        f'echo "write_to_overlay=$(touch {CONTRACT.volumes["overlay"]["path"]}/probe 2>&1 || true)"; '
+        f'echo "overlay_files=$(ls {CONTRACT.volumes["overlay"]["path"]} | tr "\\n" " ")"; '
+        'echo "token_from_secret=$([ "$OPENCLAW_GATEWAY_TOKEN" = "$EXPECT" ] && echo yes || echo no)"; '
+        f"echo \"state_mode_owner=$(stat -c '%a %u' {CONTRACT.volumes['state']['path']})\"; "
+        f"echo \"config_mode_owner=$(stat -c '%a %u' {CONTRACT.env['OPENCLAW_CONFIG_PATH']})\"; "
+        'echo "mounts=$(grep -E " /(config|config-overlay|state|logs|tmp|var/tmp) " /proc/mounts '
+        '| awk \'{print $2":"$3":"substr($4,1,2)}\' | sort | tr "\\n" " ")"'
+    )
+    result = scenario.add(user.podman("exec", "-e", f"EXPECT={TEST_TOKEN}", container, "sh", "-c", script))
+    assert result.ok, result.stderr
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def live_and_ready(port: int, scenario, label: str) -> None:
+    health = poll(lambda: (r := get(port, KUBE["probes"]["live"])) and r[0] == 200 and r, 180, f"{label}: /healthz")
+    ready = poll(lambda: (r := get(port, KUBE["probes"]["ready"])) and r[0] == 200 and r, 120, f"{label}: /readyz")
+    scenario.fact(f"{label}_healthz", health[1])
+    scenario.fact(f"{label}_readyz", {k: ready[1].get(k) for k in ("ready", "failing")})
+    assert ready[1].get("ready") is True
+
+
+def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
+    """podman kube play runs the kubenix StatefulSet's pod: restricted as on Kubernetes, live and ready,
+    /state kept across kube down / kube play."""
+    try:
+        rendered = kubenix.evaluate({"image": image.ref, "imagePullPolicy": "IfNotPresent"})
+    except (nix_check.NixUnavailable, sources.SourceMissing) as err:
+        cannot_run(f"cannot render the kubenix module: {err}")
+    scenario.fact("kubenix_eval_seconds", round(rendered.seconds, 2))
+    secret_name = next(o for o in rendered.items if o["kind"] == "StatefulSet")["metadata"]["name"] + "-env"
+    port = free_port()
+    play = kube_play.translate(
+        rendered.items,
+        {secret_name: kube_play.secret_data({"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN})},
+        {CONTRACT.port: port},
+    )
+    scenario.fact("translations", [{"step": s.name, "detail": s.detail} for s in play.steps])
+    scenario.fact("not_expressed_by_podman", kube_play.NOT_EXPRESSED)
+    work = qa_user.home / "qa-kube-play"
+    qa_user.run(["podman", "unshare", "rm", "-rf", str(work)], check=True)
+    qa_user.mkdirs(work)
+    claims = write_yaml(work / "claims.yaml", play.claims)
+    pod = write_yaml(work / "pod.yaml", play.pod)
+    volumes = [c["metadata"]["name"] for c in play.claims]
+    container = play.container("gateway")
+
+    def clean() -> None:
+        qa_user.podman("kube", "down", str(pod))
+        qa_user.podman("volume", "rm", "-f", *volumes)
+        for name in play.secrets:
+            qa_user.podman("secret", "rm", name)
+
+    clean()
+    try:
+        for name, data in play.secrets.items():
+            (work / f"{name}.json").write_text(data)
+            (work / f"{name}.json").chmod(0o644)
+            assert scenario.add(qa_user.podman("secret", "create", name, str(work / f"{name}.json"))).ok
+            (work / f"{name}.json").unlink()
+        assert scenario.add(qa_user.podman("kube", "play", str(claims))).ok
+        first = scenario.add(qa_user.podman("kube", "play", str(pod), timeout=300))
+        assert first.ok, first.stderr
+        live_and_ready(port, scenario, "first")
+
+        seen = probe(qa_user, scenario, container)
+        for key, value in seen.items():
+            scenario.fact(key, value)
+        uid = KUBE["uid"]
+        assert seen["id"].startswith(f"uid={uid} gid={KUBE['gid']}"), seen["id"]
+        assert seen["CapEff"] == seen["CapBnd"] == "0000000000000000" and seen["NoNewPrivs"] == "1"
+        assert "Read-only file system" in seen["write_to_root_fs"]
+        assert "Read-only file system" in seen["write_to_overlay"]
+        assert seen["overlay_files"].split() == ["matrix-only.json5"]
+        assert seen["token_from_secret"] == "yes"
+        assert f"{CONTRACT.volumes['overlay']['path']}:" in seen["mounts"] and ":ro" in seen["mounts"]
+        assert seen["config_mode_owner"] == f"600 {uid}"
+
+        inspect = json.loads(scenario.add(qa_user.podman("inspect", container)).stdout)[0]
+        host = inspect["HostConfig"]
+        scenario.fact(
+            "podman_inspect",
+            {
+                "ReadonlyRootfs": host.get("ReadonlyRootfs"),
+                "CapDrop": host.get("CapDrop"),
+                "SecurityOpt": host.get("SecurityOpt"),
+                "PortBindings": host.get("PortBindings"),
+                "Memory": host.get("Memory"),
+                "NanoCpus": host.get("NanoCpus"),
+                "StopTimeout": inspect["Config"].get("StopTimeout"),
+                "Healthcheck": inspect["Config"].get("Healthcheck"),
+            },
+        )
+        assert host["ReadonlyRootfs"] is True
+        bound = [b["HostIp"] for bs in (host.get("PortBindings") or {}).values() for b in bs]
+        assert bound and set(bound) == {"127.0.0.1"}, host.get("PortBindings")
+
+        wrote = scenario.add(qa_user.podman("exec", container, "sh", "-c", f"echo kept > {MARKER} && ls -A /state"))
+        assert wrote.ok, wrote.stderr
+        assert scenario.add(qa_user.podman("kube", "down", str(pod), timeout=400)).ok
+        left = scenario.add(qa_user.podman("volume", "ls", "--format", "{{.Name}}")).stdout.split()
+        assert set(volumes) <= set(left), left
+        again = scenario.add(qa_user.podman("kube", "play", str(pod), timeout=300))
+        assert again.ok, again.stderr
+        live_and_ready(port, scenario, "after_restart")
+        kept = scenario.add(qa_user.podman("exec", container, "sh", "-c", f"cat {MARKER}; ls -A /state"))
+        scenario.fact("state_after_restart", kept.stdout.split())
+        assert kept.stdout.splitlines()[0] == "kept"
+        assert scenario.add(qa_user.podman("kube", "down", str(pod), timeout=400)).ok
+    finally:
+        clean()
