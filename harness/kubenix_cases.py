@@ -132,6 +132,7 @@ def report(directory: Path) -> dict:
     started = time.monotonic()
     defaults = evaluate()
     sc.fact("eval_seconds_defaults", round(defaults.seconds, 2))
+    sc.fact("eval_argv", defaults.argv)
     sc.fact("objects_defaults", [kubenix.key(o) for o in defaults.items])
     found = kubenix.differences(rendered, defaults.items) + kubenix.dangling_configmap_refs(defaults.items)
     sc.fact("differences_defaults_vs_kustomize", found)
