@@ -13,6 +13,9 @@ as possible. Every translation is a named `Step` with the reason, measured on Po
                       holding the Secret's `data` (key -> base64) as JSON, so that is created instead.
   ports-on-loopback   4.3 publishes every containerPort on the host's 0.0.0.0 (Kubernetes publishes
                       none): each port gets hostIP 127.0.0.1 and a free hostPort.
+  resources-removed   4.3 turns limits into cgroup settings, which rootless podman on cgroups v1 cannot
+                      make: the container fails to start ("cannot set memory limit: container could
+                      not join or create cgroup"). The requests/limits are taken out.
 
 Everything else goes in unchanged (Namespace, Service and NetworkPolicy too: Podman skips those kinds).
 What Podman does not express is listed in NOT_EXPRESSED; the scenario records what it measured of each.
@@ -26,13 +29,18 @@ import json
 from dataclasses import dataclass, field
 
 NOT_EXPRESSED = {
-    "probes": "startup/readiness probes are not run; a livenessProbe becomes a container healthcheck that "
-    "nothing schedules without systemd: the scenario polls /healthz and /readyz itself",
+    "probes": "startup/readiness probes are not run; the livenessProbe becomes a container healthcheck "
+    "`curl -f http://localhost:0/healthz` (the port named, not numbered, is not resolved: it could never "
+    "pass) that nothing schedules without systemd: the scenario polls /healthz and /readyz itself",
+    "ConfigMap volumes": "a ConfigMap becomes a podman volume that `kube down` leaves behind (removed by the scenario)",
     "fsGroup": "not applied: the volumes are writable because the image's mount points are mode 1777 and a "
     "new podman volume copies the mount point's mode",
     "emptyDir medium/sizeLimit": "an emptyDir is a disk-backed anonymous volume: no tmpfs, no size limit",
-    "resources": "rootless podman on cgroups v1 cannot set CPU/memory limits",
+    "resources": "removed (step resources-removed): rootless podman on cgroups v1 cannot set CPU/memory limits",
     "Service, NetworkPolicy, Namespace": "skipped by kube play (no cluster network, no policy)",
+    "terminationGracePeriodSeconds": "not applied: the container's stop timeout stays podman's 10 s",
+    "no passwd entry": "podman adds an /etc/passwd entry for runAsUser (Kubernetes does not), so the "
+    "entrypoint's nss_wrapper path is not taken here (qa/test_hardening.py runs it with --passwd=false)",
 }
 
 
@@ -107,6 +115,9 @@ def translate(objects: list[dict], secrets: dict[str, dict[str, str]], host_port
         for port in container.get("ports", []):
             port.update(hostIP="127.0.0.1", hostPort=host_ports[port["containerPort"]])
     steps.append(Step("ports-on-loopback", json.dumps({str(k): v for k, v in host_ports.items()})))
+
+    removed = {c["name"]: c.pop("resources") for c in pod["spec"]["containers"] if "resources" in c}
+    steps.append(Step("resources-removed", json.dumps(removed, sort_keys=True)))
 
     rest = [d for d in docs if d is not sts]
     return Play(claims=claims, pod=[*rest, pod], secrets=podman_secrets, steps=steps)

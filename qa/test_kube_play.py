@@ -45,7 +45,8 @@ def write_yaml(path: Path, docs: list[dict]) -> Path:
 def probe(user, scenario, container: str) -> dict[str, str]:
     """What the pod runs as, seen from inside (key=value lines; the token's value never printed)."""
     script = (
-        'echo "id=$(id)"; '
+        'echo "id=$(id -u):$(id -g)"; '
+        f"echo \"passwd_entries_for_uid=$(grep -c ':{KUBE['uid']}:' /etc/passwd || true)\"; "
         'echo "CapEff=$(grep ^CapEff: /proc/1/status | cut -f2)"; '
         'echo "CapBnd=$(grep ^CapBnd: /proc/1/status | cut -f2)"; '
         'echo "NoNewPrivs=$(grep ^NoNewPrivs: /proc/1/status | cut -f2)"; '
@@ -93,7 +94,10 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
     qa_user.mkdirs(work)
     claims = write_yaml(work / "claims.yaml", play.claims)
     pod = write_yaml(work / "pod.yaml", play.pod)
-    volumes = [c["metadata"]["name"] for c in play.claims]
+    # the claims, and the volumes podman makes of the ConfigMaps (kube down leaves both)
+    volumes = [
+        d["metadata"]["name"] for d in [*play.claims, *play.pod] if d["kind"] in ("PersistentVolumeClaim", "ConfigMap")
+    ]
     container = play.container("gateway")
 
     def clean() -> None:
@@ -118,7 +122,7 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
         for key, value in seen.items():
             scenario.fact(key, value)
         uid = KUBE["uid"]
-        assert seen["id"].startswith(f"uid={uid} gid={KUBE['gid']}"), seen["id"]
+        assert seen["id"] == f"{uid}:{KUBE['gid']}", seen["id"]
         assert seen["CapEff"] == seen["CapBnd"] == "0000000000000000" and seen["NoNewPrivs"] == "1"
         assert "Read-only file system" in seen["write_to_root_fs"]
         assert "Read-only file system" in seen["write_to_overlay"]
@@ -135,7 +139,6 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
                 "ReadonlyRootfs": host.get("ReadonlyRootfs"),
                 "CapDrop": host.get("CapDrop"),
                 "SecurityOpt": host.get("SecurityOpt"),
-                "PortBindings": host.get("PortBindings"),
                 "Memory": host.get("Memory"),
                 "NanoCpus": host.get("NanoCpus"),
                 "StopTimeout": inspect["Config"].get("StopTimeout"),
@@ -143,14 +146,17 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
             },
         )
         assert host["ReadonlyRootfs"] is True
-        bound = [b["HostIp"] for bs in (host.get("PortBindings") or {}).values() for b in bs]
-        assert bound and set(bound) == {"127.0.0.1"}, host.get("PortBindings")
+        # the pod's infra container holds the network and its published ports
+        infra = json.loads(scenario.add(qa_user.podman("pod", "inspect", play.pod_name)).stdout)["InfraConfig"]
+        scenario.fact("pod_port_bindings", infra.get("PortBindings"))
+        bound = [(b["HostIp"], b["HostPort"]) for bs in (infra.get("PortBindings") or {}).values() for b in bs]
+        assert bound == [("127.0.0.1", str(port))], infra.get("PortBindings")
 
         wrote = scenario.add(qa_user.podman("exec", container, "sh", "-c", f"echo kept > {MARKER} && ls -A /state"))
         assert wrote.ok, wrote.stderr
         assert scenario.add(qa_user.podman("kube", "down", str(pod), timeout=400)).ok
         left = scenario.add(qa_user.podman("volume", "ls", "--format", "{{.Name}}")).stdout.split()
-        assert set(volumes) <= set(left), left
+        assert {c["metadata"]["name"] for c in play.claims} <= set(left), left
         again = scenario.add(qa_user.podman("kube", "play", str(pod), timeout=300))
         assert again.ok, again.stderr
         live_and_ready(port, scenario, "after_restart")
@@ -158,5 +164,7 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
         scenario.fact("state_after_restart", kept.stdout.split())
         assert kept.stdout.splitlines()[0] == "kept"
         assert scenario.add(qa_user.podman("kube", "down", str(pod), timeout=400)).ok
+        healthcheck = inspect["Config"].get("Healthcheck") or {}
+        scenario.notes.append(f"podman's healthcheck from the livenessProbe: {healthcheck.get('Test')}")
     finally:
         clean()

@@ -28,6 +28,7 @@ def test_translation_makes_the_controllers_pod_and_claims(docs, contract):
         "claims-from-templates",
         "secret-as-podman-secret",
         "ports-on-loopback",
+        "resources-removed",
     ]
     (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
     (pod,) = [d for d in play.pod if d["kind"] == "Pod"]
@@ -45,6 +46,8 @@ def test_translation_makes_the_controllers_pod_and_claims(docs, contract):
     got["volumes"] = [v for v in got["volumes"] if "persistentVolumeClaim" not in v]
     (port,) = got["containers"][0]["ports"]
     assert (port.pop("hostIP"), port.pop("hostPort")) == ("127.0.0.1", 40001)
+    assert "resources" not in got["containers"][0]
+    template["containers"][0].pop("resources")
     assert got == template
     assert {d["kind"] for d in play.pod} == {d["kind"] for d in docs} - {"StatefulSet"} | {"Pod"}
     assert json.loads(play.secrets["openclaw-nix-env"]) == {"K": "dg=="}
