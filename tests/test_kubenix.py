@@ -156,3 +156,12 @@ def test_flake_lock_pins_the_local_sources_by_rev_and_nar_hash(tmp_path):
         not_run_without_tools(lambda source=source, pin=pin: sources.require_rev(source, pin["rev"]))
         src = nix_lock.export_source(source.git_dir, pin["rev"], tmp_path / name)
         assert nix_lock.nar_hash(src) == pin["narHash"], name
+
+
+@pytest.mark.nix
+def test_a_contract_volume_the_module_does_not_place_fails_evaluation(tmp_path, defaults):
+    """A new volume in the contract must not go silently unmounted: the module refuses to evaluate."""
+    text = '[volumes.cache]\npath = "/cache"\npersistent = true\npurpose = "planted"\n\n[volumes.config]'
+    flake = planted_copy(tmp_path, "image/contract.toml", "[volumes.config]", text)
+    with pytest.raises(module.EvaluationFailed, match="places the volumes"):
+        module.evaluate(flake_dir=flake)
