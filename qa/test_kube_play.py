@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import kube_play
+from harness import k8s, kube_play
 from harness.containers import CONTRACT, TEST_TOKEN, free_port
 from harness.preconditions import cannot_run
 from image.nix import check as nix_check
@@ -72,18 +72,37 @@ def live_and_ready(port: int, scenario, label: str) -> None:
     assert ready[1].get("ready") is True
 
 
+def pod_spec_objects(image_ref: str, scenario) -> list[dict]:
+    """The kubenix module's objects, with the image under test and a pull policy that finds it locally.
+
+    Without local copies of kubenix/nixpkgs.lib (no GitHub here) the same objects come from
+    `kubectl kustomize deploy/k8s` (tests/test_kubenix.py proves the two identical where the copies
+    exist), with the image and pull policy set on the container; the evidence says which rendered it.
+    """
+    try:
+        rendered = kubenix.evaluate({"image": image_ref, "imagePullPolicy": "IfNotPresent"})
+    except sources.SourceMissing as err:
+        scenario.fact("rendered_by", f"kubectl kustomize deploy/k8s (kubenix not run: {err})")
+        items = k8s.render()
+        for obj in items:
+            for container in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                container.update(image=image_ref, imagePullPolicy="IfNotPresent")
+        return items
+    except nix_check.NixUnavailable as err:
+        cannot_run(f"cannot render the kubenix module: {err}")
+    scenario.fact("rendered_by", "kubenix (nix/kubenix.nix with the pinned kubenix and nixpkgs.lib)")
+    scenario.fact("kubenix_eval_seconds", round(rendered.seconds, 2))
+    return rendered.items
+
+
 def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
     """podman kube play runs the kubenix StatefulSet's pod: restricted as on Kubernetes, live and ready,
     /state kept across kube down / kube play."""
-    try:
-        rendered = kubenix.evaluate({"image": image.ref, "imagePullPolicy": "IfNotPresent"})
-    except (nix_check.NixUnavailable, sources.SourceMissing) as err:
-        cannot_run(f"cannot render the kubenix module: {err}")
-    scenario.fact("kubenix_eval_seconds", round(rendered.seconds, 2))
-    secret_name = next(o for o in rendered.items if o["kind"] == "StatefulSet")["metadata"]["name"] + "-env"
+    items = pod_spec_objects(image.ref, scenario)
+    secret_name = next(o for o in items if o["kind"] == "StatefulSet")["metadata"]["name"] + "-env"
     port = free_port()
     play = kube_play.translate(
-        rendered.items,
+        items,
         {secret_name: kube_play.secret_data({"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN})},
         {CONTRACT.port: port},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,17 @@ FLAKE_FILES = [
 def nix_available():
     try:
         nix_check.require_nix()
-        for name in nix_sources.SOURCES:  # `nix flake check` evaluates the kubenix module with them
+    except nix_check.NixUnavailable as err:
+        pytest.skip(f"not run: {err}")
+
+
+@pytest.fixture
+def kubenix_sources():
+    """checks.kubenix-module needs local copies of kubenix and nixpkgs.lib (without them it is "not run")."""
+    try:
+        for name in nix_sources.SOURCES:
             nix_sources.tree(name)
-    except (nix_check.NixUnavailable, nix_sources.SourceMissing) as err:
+    except nix_sources.SourceMissing as err:
         pytest.skip(f"not run: {err}")
 
 
@@ -210,9 +219,20 @@ def test_lock_narhash_is_the_hash_of_the_source(tmp_path):
     assert nix_lock.commit_time(git_dir, node["rev"]) == node["lastModified"]
 
 
-def test_flake_check_evaluates_the_kubenix_module_with_the_pinned_sources(tmp_path):
+def test_flake_check_evaluates_the_kubenix_module_with_the_pinned_sources(tmp_path, kubenix_sources):
     """checks.kubenix-module runs the module through real kubenix: a uid not from the contract fails it."""
     flake = broken_copy(tmp_path, "nix/kubenix.nix", "runAsUser = kube.uid;", "runAsUser = kube.uid + 1;")
     found = nix_check.problems(flake)
     assert len(found) == 1 and found[0].startswith("nix flake check --no-build failed"), found
     assert "assertion" in found[0] and "failed" in found[0], found
+
+
+def test_without_the_kubenix_sources_the_other_checks_still_run(tmp_path, monkeypatch):
+    """No local kubenix copy: the image's own flake check is still evaluated and still catches a User."""
+    monkeypatch.setitem(
+        nix_sources.SOURCES, "kubenix", replace(nix_sources.SOURCES["kubenix"], git_dir=tmp_path / "no-copy")
+    )
+    monkeypatch.setattr(nix_sources, "EXPORTS", tmp_path / "exports")
+    flake = broken_copy(tmp_path / "flake", "nix/image.nix", "Cmd = image.cmd;", 'Cmd = image.cmd;\n    User = "1000";')
+    found = nix_check.flake_check_problems(flake)
+    assert len(found) == 1 and "check image-contract" in found[0], found
