@@ -121,14 +121,15 @@ def performance(c: Contract) -> str:
             f"Baseline (Debian minbase + node + `npm install openclaw`, built the same way): "
             f"{mb(size['baseline_node_npm_openclaw']['bytes'])}; toolchain {mb(size['toolchain']['bytes'])}, "
             f"plugins + app {mb(size['plugins_and_app']['bytes'])}; image / baseline = "
-            f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream (not built here): "
+            f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream "
+            "(not built by this project): "
             + ", ".join(f"{k} ~{v} MB" for k, v in size["nix_reported_mb"].items())
             + ".",
         ]
         if "base_untrimmed" in size:
             out += [
                 "",
-                "Trimming what the Debian packages bring and nothing here uses (`dpkg_excludes_unused`: the "
+                "Trimming what the Debian packages bring and nothing in the image uses (`dpkg_excludes_unused`: the "
                 f"GPU/display stack ffmpeg pulls in, perl's C headers, X keyboard/locale data) takes "
                 f"the base layer from {mb(size['base_untrimmed']['bytes'])} to {mb(size['layers']['base']['bytes'])} "
                 f"(ratio {size['ratio_base_trimmed_to_untrimmed']}).",
