@@ -9,6 +9,7 @@ part of it that can be checked without them.
 from __future__ import annotations
 
 import re
+import textwrap
 
 import pytest
 
@@ -16,7 +17,7 @@ from image.paths import REPO
 from pipeline.docs import pages
 from tests.test_entry_overlay import openclaw_bin, run_overlay  # noqa: F401 (fixtures)
 
-HEREDOC = re.compile(r"<<(')?JSON5\1\n(.*?)^JSON5$", re.S | re.M)
+HEREDOC = re.compile(r"<<('?)JSON5\1\n(.*?)^[ \t]*JSON5$", re.S | re.M)  # indented inside a list item too
 SHELL_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 # What a reader fills in before pasting (the quick start's own Matrix ID); anything else is not expanded.
 READER_VALUES = {"ME": "@me:example.org"}
@@ -37,6 +38,7 @@ def shown_overlays() -> list[tuple[str, str]]:
     found = []
     for page in pages():
         for i, (quoted, body) in enumerate(HEREDOC.findall(page.read_text())):
+            body = textwrap.dedent(body)
             found.append((f"{page.relative_to(REPO)}#{i}", body if quoted else expand(body)))
     return found
 
