@@ -168,7 +168,7 @@ def test_missing_nss_wrapper_link_is_caught(tmp_path):
 
 
 def test_image_root_matches_the_contract():
-    """The listing the check computes is the one the README documents (a readable anchor)."""
+    """The listing the check computes is the one docs/nix.md documents (a readable anchor)."""
     assert nix_check.expected_root(nix_check.Contract.load()) == [
         "bin",
         "config",
