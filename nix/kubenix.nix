@@ -48,6 +48,13 @@ let
       lib.sort lib.lessThan order == builtins.attrNames contract.volumes
     ) "nix/kubenix.nix places the volumes ${toString order}, the contract has ${toString (builtins.attrNames contract.volumes)}";
     order;
+  # secretAs = "files": NAME_FILE for each chosen key, pointing into the mounted Secret.
+  secretEnv = lib.optionals (cfg.secretAs == "files") (
+    map (k: {
+      name = "${k}_FILE";
+      value = "${kube.secret_mount}/${k}";
+    }) cfg.secretFileKeys
+  );
   persistent = builtins.filter (v: contract.volumes.${v}.persistent) volumeOrder;
   scratchNames = builtins.attrNames kube.scratch;
   mountPath = v: if kube.scratch ? ${v} then kube.scratch.${v} else contract.volumes.${v}.path;
@@ -142,6 +149,23 @@ in
       type = types.str;
       default = "${cfg.name}-env";
       description = "The Secret (created by you, not by this module) whose keys become the gateway's environment.";
+    };
+    secretAs = mkOption {
+      type = types.enum [
+        "env"
+        "files"
+      ];
+      default = "env";
+      description = ''
+        How the Secret reaches the gateway: "env" (its keys become environment variables) or "files"
+        (mounted read-only at the contract's secret_mount; each name of `secretFileKeys` gets
+        NAME_FILE pointing at its file, which the entrypoint reads).
+      '';
+    };
+    secretFileKeys = mkOption {
+      type = types.listOf (types.enum (map (a: a.name) contract.allowlist));
+      default = map (a: a.name) (builtins.filter (a: a.required) contract.allowlist);
+      description = "With secretAs = \"files\": the Secret's keys (allowlisted names) read from files.";
     };
     overlay = {
       settings = mkOption {
@@ -271,7 +295,6 @@ in
                         containerPort = port;
                       }
                     ];
-                    envFrom = [ { secretRef.name = cfg.secretName; } ];
                     securityContext = kube.container_security_context;
                     startupProbe = httpProbe kube.probes.live {
                       periodSeconds = 5;
@@ -294,9 +317,17 @@ in
                         mountPath = mountPath v;
                       }
                       // lib.optionalAttrs (contract.volumes.${v}.read_only or false) { readOnly = true; }
-                    ) (volumeOrder ++ scratchNames);
+                    ) (volumeOrder ++ scratchNames)
+                    ++ lib.optionals (cfg.secretAs == "files") [
+                      {
+                        name = "secrets";
+                        mountPath = kube.secret_mount;
+                        readOnly = true;
+                      }
+                    ];
                   }
-                  // lib.optionalAttrs (cfg.extraEnv != [ ]) { env = cfg.extraEnv; }
+                  // lib.optionalAttrs (cfg.secretAs == "env") { envFrom = [ { secretRef.name = cfg.secretName; } ]; }
+                  // lib.optionalAttrs (secretEnv ++ cfg.extraEnv != [ ]) { env = secretEnv ++ cfg.extraEnv; }
                 )
               ];
               volumes = map (
@@ -310,7 +341,16 @@ in
                   else
                     { emptyDir = emptyDirs.${v}; }
                 )
-              ) (builtins.filter (v: !(builtins.elem v persistent)) volumeOrder ++ scratchNames);
+              ) (builtins.filter (v: !(builtins.elem v persistent)) volumeOrder ++ scratchNames)
+              ++ lib.optionals (cfg.secretAs == "files") [
+                {
+                  name = "secrets";
+                  secret = {
+                    secretName = cfg.secretName;
+                    defaultMode = 288; # 0440: the pod's fsGroup reads it
+                  };
+                }
+              ];
             };
           };
           volumeClaimTemplates = map claim persistent;

@@ -165,3 +165,29 @@ def test_a_contract_volume_the_module_does_not_place_fails_evaluation(tmp_path, 
     flake = planted_copy(tmp_path, "image/contract.toml", "[volumes.config]", text)
     with pytest.raises(module.EvaluationFailed, match="places the volumes"):
         module.evaluate(flake_dir=flake)
+
+
+def test_secret_as_files_mounts_the_secret_and_points_file_variables_into_it():
+    """secretAs = "files": no envFrom; the Secret read-only at the contract's secret_mount, NAME_FILE set."""
+    objects = not_run_without_tools(
+        lambda: module.evaluate(
+            {"secretAs": "files", "secretFileKeys": ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_MATRIX_TOKEN"]}
+        )
+    ).items
+    contract = nix_check.Contract.load()
+    mount = contract.kubernetes["secret_mount"]
+    pod = k8s.pod_spec(objects)
+    container = pod["containers"][0]
+    assert "envFrom" not in container
+    assert container["env"] == [
+        {"name": "OPENCLAW_GATEWAY_TOKEN_FILE", "value": f"{mount}/OPENCLAW_GATEWAY_TOKEN"},
+        {"name": "OPENCLAW_MATRIX_TOKEN_FILE", "value": f"{mount}/OPENCLAW_MATRIX_TOKEN"},
+    ]
+    assert {"name": "secrets", "mountPath": mount, "readOnly": True} in container["volumeMounts"]
+    assert {"name": "secrets", "secret": {"secretName": "openclaw-nix-env", "defaultMode": 0o440}} in pod["volumes"]
+    assert without_checkov(checks(objects)) == CLEAN
+
+
+def test_secret_file_keys_must_be_allowlisted():
+    with pytest.raises(module.EvaluationFailed, match="OPENROUTER_API_KEY"):
+        not_run_without_tools(lambda: module.evaluate({"secretAs": "files", "secretFileKeys": ["OPENROUTER_API_KEY"]}))
