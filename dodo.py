@@ -73,9 +73,12 @@ def task_template():
 def task_entrypoint():
     """Run the entrypoint's unit tests (seeding, substitution, errors, exec)."""
     junit = BUILD / "entrypoint-tests.xml"
-    tests = [str(REPO / "tests" / n) for n in ("test_entry.py", "conftest.py", "openclaw_semantics.py")]
+    tests = [
+        str(REPO / "tests" / n)
+        for n in ("test_entry.py", "test_entry_secret_files.py", "conftest.py", "openclaw_semantics.py")
+    ]
     return {
-        "actions": [(run, [PY, "-m", "pytest", "-q", "tests/test_entry.py", f"--junitxml={junit}"])],
+        "actions": [(run, [PY, "-m", "pytest", "-q", *tests[:2], f"--junitxml={junit}"])],
         "file_dep": [str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE), *tests],
         "targets": [str(junit)],
     }

@@ -50,7 +50,7 @@ def f1(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (entrypoint, start vs native, size vs baseline, pipeline), each printing its ratios;
-    figures go to evidence/bench/ and the README's performance section is regenerated from them."""
+    figures go to evidence/bench/ and docs/performance.md's tables are regenerated from them."""
     session.run(PY, "-m", "doit", *BUILD_CHAIN)
     session.run(PY, "bench/host.py")
     session.run(PY, "bench/entry_overhead.py", "--json", "evidence/bench/entry_overhead.json")

@@ -69,17 +69,41 @@ def escape_for_openclaw(value: str) -> str:
     return EXPANDABLE.sub("$$", value)
 
 
+def value_from_file(name: str, env: dict[str, str]) -> str | None:
+    """`NAME_FILE=/run/secrets/...`: the value is that file's content, minus one trailing newline.
+
+    Podman secrets and Kubernetes Secret volumes are files; this is the usual image convention for
+    them. Messages name the file, never its content.
+    """
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    if env.get(name):
+        raise EntryError(f"{name} and {name}_FILE are both set: set only one of them")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise EntryError(
+            f"{name}_FILE={path}: cannot read it as uid {os.getuid()} ({getattr(err, 'strerror', None) or err}); "
+            f"mount the secret file there, readable by this uid (podman run --secret NAME,type=mount,uid=$(id -u))"
+        ) from None
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
 def resolve_values(allowlist: list[dict], env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Values for every allowlisted name, plus warnings; raises on a missing required one."""
+    """Values for every allowlisted name (from NAME or NAME_FILE), plus warnings; raises on a missing
+    required one."""
     values, warnings = {}, []
     for item in allowlist:
-        name, value = item["name"], env.get(item["name"], "")
+        name = item["name"]
+        from_file = value_from_file(name, env)
+        value = env.get(name, "") if from_file is None else from_file
         if value:
             values[name] = value
         elif item.get("required"):
             raise EntryError(
                 f"{name} is not set or empty: it is required ({item.get('help', 'see the README')}). "
-                f"Set it with `podman run -e {name}=...` or a Kubernetes Secret."
+                f"Set it with `podman run -e {name}=...`, a file named by {name}_FILE, or a Kubernetes Secret."
             )
         else:
             values[name] = item.get("default", "")

@@ -19,7 +19,7 @@ from plumbing import commands
 
 K8S_DIR = REPO / "deploy" / "k8s"
 CHECKOV = CACHE / "tools" / "checkov" / "bin" / "checkov"
-# checkov findings we accept, each with the reason (also in the README's Kubernetes section).
+# checkov findings we accept, each with the reason (also in docs/kubernetes.md).
 CHECKOV_SKIPS = {
     "CKV_K8S_43": "image digest is set at deploy time (kustomize edit set image ...@sha256:...)",
     "CKV_K8S_35": "the entrypoint substitutes allowlisted env vars into the 0600 config by design",

@@ -144,6 +144,11 @@ class Contract:
         return self.passwd["nss_wrapper"]
 
     @property
+    def kubernetes(self) -> dict:
+        """How the image runs under Kubernetes: uid/gid/fsGroup, probe paths, scratch dirs, securityContext."""
+        return dict(self.raw["kubernetes"])
+
+    @property
     def allowlist(self) -> list[dict]:
         return list(self.raw["allowlist"])
 

@@ -16,6 +16,11 @@ DOWNLOADS = CACHE / "downloads"
 NPM_CACHE = DOWNLOADS / "npm-cache"  # npm's own download cache: kept with the downloads, not the work trees
 WORK = Path(os.environ.get("OPENCLAW_NIX_WORK", CACHE / "work"))
 EVIDENCE = REPO / "evidence"
+# Local git copies of outside sources (no GitHub here): configuration, never a path of one machine.
+SOURCES = Path(os.environ.get("OPENCLAW_NIX_SOURCES", CACHE / "sources"))
+NIX_OPENCLAW_GIT = Path(os.environ.get("OPENCLAW_NIX_OPENCLAW_GIT", SOURCES / "nix-openclaw.git"))
+KUBENIX_GIT = Path(os.environ.get("OPENCLAW_NIX_KUBENIX_GIT", SOURCES / "kubenix.git"))
+NIXPKGS_LIB_GIT = Path(os.environ.get("OPENCLAW_NIX_NIXPKGS_LIB_GIT", SOURCES / "nixpkgs.lib.git"))
 
 PINS = BUILD / "pins.json"
 CONFIG_PREVIEW = BUILD / "openclaw.preview.json"

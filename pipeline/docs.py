@@ -1,19 +1,23 @@
-"""Generate the README's contract tables, so the docs cannot drift from image/contract.toml.
+"""Generate the contract tables and bench figures in README.md and docs/*.md, so the docs cannot drift.
 
-Sections live between `<!-- contract:NAME -->` and `<!-- /contract:NAME -->`; `python -m pipeline.docs`
-rewrites them, tests/test_docs.py fails when they are stale.
+Sections live between `<!-- contract:NAME -->` and `<!-- /contract:NAME -->` in any of those pages (the image,
+volume, variable and environment tables on the README's front page, the toolchain in docs/running.md, the bench
+figures in docs/performance.md); `python -m pipeline.docs` rewrites them, tests/test_docs.py fails when one is
+stale.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from image.contract import Contract
 from image.paths import EVIDENCE, REPO
 from plumbing.files import read_json
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
 BENCH = EVIDENCE / "bench"
 SECTION = re.compile(r"(<!-- contract:(\w+) -->\n)(.*?)(<!-- /contract:\2 -->)", re.S)
 
@@ -117,14 +121,15 @@ def performance(c: Contract) -> str:
             f"Baseline (Debian minbase + node + `npm install openclaw`, built the same way): "
             f"{mb(size['baseline_node_npm_openclaw']['bytes'])}; toolchain {mb(size['toolchain']['bytes'])}, "
             f"plugins + app {mb(size['plugins_and_app']['bytes'])}; image / baseline = "
-            f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream (not built here): "
+            f"{size['ratio_image_to_baseline']}. nix-openclaw closures as reported upstream "
+            "(not built by this project): "
             + ", ".join(f"{k} ~{v} MB" for k, v in size["nix_reported_mb"].items())
             + ".",
         ]
         if "base_untrimmed" in size:
             out += [
                 "",
-                "Trimming what the Debian packages bring and nothing here uses (`dpkg_excludes_unused`: the "
+                "Trimming what the Debian packages bring and nothing in the image uses (`dpkg_excludes_unused`: the "
                 f"GPU/display stack ffmpeg pulls in, perl's C headers, X keyboard/locale data) takes "
                 f"the base layer from {mb(size['base_untrimmed']['bytes'])} to {mb(size['layers']['base']['bytes'])} "
                 f"(ratio {size['ratio_base_trimmed_to_untrimmed']}).",
@@ -205,7 +210,17 @@ RENDERERS = {
 }
 
 
-def render_readme(text: str, contract: Contract) -> str:
+def pages() -> list[Path]:
+    """Every page that may hold generated sections: the README and the docs/ pages."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def sections(text: str) -> list[str]:
+    """Names of the generated sections in a page, in order."""
+    return [m.group(2) for m in SECTION.finditer(text)]
+
+
+def render_page(text: str, contract: Contract) -> str:
     def replace(m: re.Match[str]) -> str:
         return m.group(1) + RENDERERS[m.group(2)](contract) + "\n" + m.group(4)
 
@@ -213,11 +228,13 @@ def render_readme(text: str, contract: Contract) -> str:
 
 
 def main() -> int:
-    text = README.read_text()
-    new = render_readme(text, Contract.load())
-    if new != text:
-        README.write_text(new)
-        print(f"updated {README}")
+    contract = Contract.load()
+    for page in pages():
+        text = page.read_text()
+        new = render_page(text, contract)
+        if new != text:
+            page.write_text(new)
+            print(f"updated {page.relative_to(REPO)}")
     return 0
 
 

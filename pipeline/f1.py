@@ -21,7 +21,7 @@ from image.record import ImageRecord
 from pipeline import timing
 from plumbing.files import read_json
 
-KEEP_IN_EVIDENCE = {"README.md", "bench", "fresh-machine", "stop-race-before"}  # not F1 output: kept
+KEEP_IN_EVIDENCE = {"README.md", "bench", "fresh-machine", "kubenix", "stop-race-before"}  # not F1 output: kept
 SMOKE_EVIDENCE = BUILD / "qa-evidence"
 
 

@@ -27,7 +27,7 @@ from image.record import ImageRecord
 from plumbing import commands
 from plumbing.files import write_json
 
-DEFAULT_REPOSITORY = "ghcr.io/openclaw/openclaw-nix"
+DEFAULT_REPOSITORY = Contract.load().raw["kubernetes"]["repository"]
 PUSH_RECORD = BUILD / "push.json"
 
 

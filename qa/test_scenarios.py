@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -356,27 +357,32 @@ def test_gateway_honours_the_given_token(runner, volumes, scenario):
         assert token_in_config.stdout.strip() == "1"
 
 
-def readme_runbook() -> str:
-    """The README's ```sh runbook blocks, verbatim."""
-    text = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```sh runbook\n(.*?)```", text, re.S)
-    assert blocks, "README has no ```sh runbook block"
+def runbook(page: Path) -> str:
+    """A page's blocks tagged ```sh runbook (the ones that need no outside service), verbatim and in order:
+    together they are one script a reader pastes top to bottom."""
+    blocks = re.findall(r"^```sh runbook\n(.*?)^```", page.read_text(), re.S | re.M)
+    assert blocks, f"{page.name} has no ```sh runbook block"
     return "\n".join(blocks)
 
 
 def test_t8_readme_runbook_as_written(qa_user, image, scenario):
-    """T8: the README's podman commands, extracted and run as written by a non-root user."""
-    runbook = readme_runbook()
-    assert image.ref in runbook
+    """T8: the README quick start's runbook blocks (run, Control UI, stop), extracted and run as written by a
+    non-root user."""
+    script_text = runbook(REPO / "README.md")
+    assert image.ref in script_text
     qa_user.podman("rm", "-f", "-t", "0", "openclaw")
     qa_user.run(["rm", "-rf", str(qa_user.home / "openclaw")])
-    script = "set -euo pipefail\n" + runbook
+    script = "set -euo pipefail\n" + script_text
     result = scenario.add(qa_user.run(["timeout", "300", "bash", "-c", script], timeout=330))
+    left = qa_user.podman("ps", "-a", "--filter", "name=^openclaw$", "--format", "{{.Names}}").stdout.strip()
     qa_user.podman("rm", "-f", "-t", "0", "openclaw")
     owners = {p["uid"] for p in host_tree(qa_user.home / "openclaw").values()}
     scenario.fact("exit_code", result.returncode)
     scenario.fact("host_file_owners", sorted(owners))
+    scenario.fact("container_left_behind", left)
     assert result.ok, result.stderr[-2000:]
     assert '{"ok":true,"status":"live"}' in result.stdout
     assert "matrix" in result.stdout and "whatsapp" in result.stdout
+    assert "<title>OpenClaw Control</title>" in result.stdout  # the Control UI page, served on the gateway port
+    assert left == ""  # the stop block removed the container
     assert owners == {qa_user.uid}

@@ -1,22 +1,42 @@
-"""The README cannot drift from the contract, and CI runs exactly the README's test command."""
+"""The README and docs/ cannot drift from the contract, and CI runs exactly the README's test command."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from collections import Counter
+
+import pytest
 
 from image.paths import REPO
-from pipeline.docs import README, render_readme
+from pipeline.docs import README, RENDERERS, pages, render_page, sections
 
 
-def test_readme_contract_sections_are_current(contract):
-    text = README.read_text()
-    assert render_readme(text, contract) == text, "README is stale: run `python -m pipeline.docs`"
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_generated_sections_are_current(contract, page):
+    text = page.read_text()
+    assert render_page(text, contract) == text, f"{page.name} is stale: run `python -m pipeline.docs`"
 
 
 def test_drift_is_detected(contract):
     text = README.read_text().replace("`/state/npm-cache`", "`/state/other`", 1)
-    assert render_readme(text, contract) != text
+    assert render_page(text, contract) != text
+
+
+def test_every_generated_section_is_shown_exactly_once():
+    """Moving text between pages must not drop a generated table nor show it twice."""
+    shown = Counter(name for page in pages() for name in sections(page.read_text()))
+    assert shown == Counter(list(RENDERERS)), shown
+
+
+def test_a_dropped_section_is_noticed(tmp_path, monkeypatch):
+    """The check above can fail: a docs folder without the performance page misses its section."""
+    import pipeline.docs as docs
+
+    (tmp_path / "running.md").write_text((REPO / "docs" / "running.md").read_text())
+    monkeypatch.setattr(docs, "DOCS", tmp_path)
+    shown = Counter(name for page in docs.pages() for name in sections(page.read_text()))
+    assert shown != Counter(list(RENDERERS)) and "performance" not in shown
 
 
 def test_every_contract_env_var_is_documented(contract):
@@ -50,3 +70,34 @@ def test_no_second_env_or_volume_list_outside_the_contract():
             if needle in text and not f.startswith("tests/"):
                 offenders.append((f, needle))
     assert offenders == []
+
+
+def shell_blocks(text: str) -> list[str]:
+    """Every fenced block a page shows as shell (```sh, ```sh runbook, ```bash)."""
+    return re.findall(r"^```(?:sh|bash)(?: [\w-]+)?\n(.*?)^```", text, re.S | re.M)
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_shell_blocks_parse(page):
+    """A block shown as shell is at least valid shell: `bash -n` reads each one."""
+    for block in shell_blocks(page.read_text()):
+        result = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert result.returncode == 0, f"{page.name}: {result.stderr}\n{block}"
+
+
+def test_a_broken_shell_block_is_caught():
+    (block,) = shell_blocks("```sh\nif true; then echo\n```\n")
+    assert subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True).returncode != 0
+
+
+HISTORY = re.compile(r"\bissues? #?\d+|\bseed T\d+|\bPR #?\d+", re.I)
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_development_history_in_user_docs(page):
+    """User docs state what is, not which issue or session did it."""
+    assert HISTORY.findall(page.read_text()) == []
+
+
+def test_history_pattern_finds_an_issue_number():
+    assert HISTORY.findall("Levers tried (issue 16); macOS (seed T10)") == ["issue 16", "seed T10"]

@@ -82,7 +82,9 @@ def test_mounts_port_and_env_match_the_contract(docs, contract):
     spec = k8s.pod_spec(docs)
     (container,) = spec["containers"]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert {v["path"] for v in contract.volumes.values()} | {"/tmp", "/var/tmp"} == set(mounts)
+    assert {v["path"] for v in contract.volumes.values()} | set(contract.kubernetes["scratch"].values()) == set(mounts)
+    names = {**{k: v["path"] for k, v in contract.volumes.items()}, **contract.kubernetes["scratch"]}
+    assert {m: n for n, m in names.items()} == mounts, "pod volume names are the contract's keys"
     volumes = {v["name"]: v for v in spec["volumes"]}
     config = volumes[mounts[contract.volumes["config"]["path"]]]
     assert config["emptyDir"]["medium"] == "Memory"
@@ -98,10 +100,23 @@ def test_mounts_port_and_env_match_the_contract(docs, contract):
     assert [p["port"] for p in svc["spec"]["ports"]] == [contract.port]
     assert container["envFrom"] == [{"secretRef": {"name": "openclaw-nix-env"}}]
     assert "env" not in container, "the image carries the contract's env; the manifest adds only the Secret"
-    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert spec["terminationGracePeriodSeconds"] >= 315 + 10
+    probes = contract.kubernetes["probes"]
+    for probe, path in [("startupProbe", "live"), ("livenessProbe", "live"), ("readinessProbe", "ready")]:
+        assert container[probe]["httpGet"] == {"path": probes[path], "port": contract.kubernetes["port_name"]}
+    assert container["ports"][0]["name"] == svc["spec"]["ports"][0]["targetPort"] == contract.kubernetes["port_name"]
+    assert spec["terminationGracePeriodSeconds"] == contract.kubernetes["termination_grace_seconds"] >= 315 + 10
+
+
+def test_identity_and_security_context_match_the_contract(docs, contract):
+    kube = contract.kubernetes
+    spec = k8s.pod_spec(docs)
+    pod = spec["securityContext"]
+    assert (pod["runAsUser"], pod["runAsGroup"], pod["fsGroup"]) == (kube["uid"], kube["gid"], kube["fs_group"])
+    assert pod["runAsNonRoot"] is True
+    assert pod["seccompProfile"] == kube["container_security_context"]["seccompProfile"]
+    assert spec["containers"][0]["securityContext"] == kube["container_security_context"]
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"].startswith(kube["repository"] + ":")
 
 
 def test_secret_example_names_the_allowlist_without_values(contract):

@@ -1,4 +1,4 @@
-"""The layout's promise (README "Project layout"): imports run one way, no folder outgrows the others,
+"""The layout's promise (docs/pipeline.md, "Project layout"): imports run one way, no folder outgrows the others,
 and the task order is written once."""
 
 from __future__ import annotations

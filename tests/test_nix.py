@@ -9,17 +9,27 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from image.nix import check as nix_check
 from image.nix import lock as nix_lock
-from image.paths import REPO
+from image.nix import sources as nix_sources
+from image.paths import NIX_OPENCLAW_GIT, REPO
 
 pytestmark = pytest.mark.nix
-FLAKE_FILES = ["flake.nix", "flake.lock", "nix", "image/contract.toml", "image/patches", "entry", "template"]
-NIX_OPENCLAW_GIT = Path("/work/.mirror/openclaw+nix-openclaw/repo")
+FLAKE_FILES = [
+    "flake.nix",
+    "flake.lock",
+    "nix",
+    "image/contract.toml",
+    "image/patches",
+    "entry",
+    "template",
+    "deploy/k8s/config-overlay",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,6 +37,16 @@ def nix_available():
     try:
         nix_check.require_nix()
     except nix_check.NixUnavailable as err:
+        pytest.skip(f"not run: {err}")
+
+
+@pytest.fixture
+def kubenix_sources():
+    """checks.kubenix-module needs local copies of kubenix and nixpkgs.lib (without them it is "not run")."""
+    try:
+        for name in nix_sources.SOURCES:
+            nix_sources.tree(name)
+    except nix_sources.SourceMissing as err:
         pytest.skip(f"not run: {err}")
 
 
@@ -171,7 +191,7 @@ def test_plugin_linking_the_unpatched_gateway_is_caught(tmp_path):
 
 
 def test_image_root_matches_the_contract():
-    """The listing the check computes is the one the README documents (a readable anchor)."""
+    """The listing the check computes is the one docs/nix.md documents (a readable anchor)."""
     assert nix_check.expected_root(nix_check.Contract.load()) == [
         "bin",
         "config",
@@ -211,9 +231,31 @@ def test_lock_narhash_is_the_hash_of_the_source(tmp_path):
     node = lock["nodes"]["nix-openclaw"]["locked"]
     git_dir = NIX_OPENCLAW_GIT
     if not (git_dir / "HEAD").exists():
-        pytest.skip(f"not run: no local copy of openclaw/nix-openclaw at {git_dir} (no GitHub here)")
+        pytest.skip(
+            f"not run: no local git copy of openclaw/nix-openclaw at {git_dir} "
+            "(set OPENCLAW_NIX_OPENCLAW_GIT or OPENCLAW_NIX_SOURCES; there is no GitHub here)"
+        )
     if subprocess.run(["git", "-C", str(git_dir), "cat-file", "-e", node["rev"]]).returncode != 0:
         pytest.skip(f"not run: {git_dir} lacks {node['rev']}")
     src = nix_lock.export_source(git_dir, node["rev"], tmp_path / "src")
     assert nix_lock.nar_hash(src) == node["narHash"]
     assert nix_lock.commit_time(git_dir, node["rev"]) == node["lastModified"]
+
+
+def test_flake_check_evaluates_the_kubenix_module_with_the_pinned_sources(tmp_path, kubenix_sources):
+    """checks.kubenix-module runs the module through real kubenix: a uid not from the contract fails it."""
+    flake = broken_copy(tmp_path, "nix/kubenix.nix", "runAsUser = kube.uid;", "runAsUser = kube.uid + 1;")
+    found = nix_check.problems(flake)
+    assert len(found) == 1 and found[0].startswith("nix flake check --no-build failed"), found
+    assert "assertion" in found[0] and "failed" in found[0], found
+
+
+def test_without_the_kubenix_sources_the_other_checks_still_run(tmp_path, monkeypatch):
+    """No local kubenix copy: the image's own flake check is still evaluated and still catches a User."""
+    monkeypatch.setitem(
+        nix_sources.SOURCES, "kubenix", replace(nix_sources.SOURCES["kubenix"], git_dir=tmp_path / "no-copy")
+    )
+    monkeypatch.setattr(nix_sources, "EXPORTS", tmp_path / "exports")
+    flake = broken_copy(tmp_path / "flake", "nix/image.nix", "Cmd = image.cmd;", 'Cmd = image.cmd;\n    User = "1000";')
+    found = nix_check.flake_check_problems(flake)
+    assert len(found) == 1 and "check image-contract" in found[0], found

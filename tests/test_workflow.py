@@ -119,3 +119,17 @@ def test_publish_job_pushes_on_version_tags_only_with_the_workflow_token():
     assert 'OPENCLAW_NIX_PUSH_TO="ghcr.io/${OWNER,,}/openclaw-nix"' in push["run"]
     assert push["env"]["OWNER"] == "${{ github.repository_owner }}"
     assert push["env"]["OPENCLAW_NIX_REGISTRY_PASSWORD"] == "${{ secrets.GITHUB_TOKEN }}"
+
+
+def test_flake_check_runs_with_the_real_inputs_and_the_offline_tests_get_their_sources():
+    """`nix flake check` (the kubenix module's check included) fetches the pinned inputs: no overrides;
+    the unit tests find local copies of the sources where image.paths looks by default."""
+    runs = run_lines(load(NIX_WORKFLOW)["jobs"]["qa"])
+    (check,) = [line for line in runs.splitlines() if "nix flake check" in line]
+    assert "--override-input" not in check
+    for repo in ("openclaw/nix-openclaw", "hall/kubenix", "nix-community/nixpkgs.lib"):
+        assert repo in runs, repo
+    assert (
+        'git clone --bare --quiet "https://github.com/$repo.git" "/var/cache/openclaw-nix/sources/${repo#*/}.git"'
+        in runs
+    )

@@ -3,7 +3,7 @@
 `nix build .#openclaw-nix-image` yields a *script* (streamLayeredImage) that writes the
 docker-archive to stdout: `./result | podman load`, not `podman load < result`. We run it into a
 file so the load step and the QA can treat both builders' outputs alike.
-NOT EXECUTED on our machines (no nixpkgs, no binary cache): see README, "What ran here".
+NOT EXECUTED on our machines (no nixpkgs, no binary cache): see docs/what-ran-where.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def build(out: Path = NIX_ARCHIVE) -> ImageRecord:
     print("[image] nix build .#openclaw-nix-image", flush=True)
     # --accept-flake-config: use flake.nix's nixConfig (nix-openclaw's binary cache); without it OpenClaw
     # and every plugin are compiled from source. A multi-user daemon still honours it only where root
-    # trusts that cache (README, "Build with Nix").
+    # trusts that cache (docs/nix.md, "Binary cache").
     cmd = ["nix", "build", "--accept-flake-config", ".#openclaw-nix-image", "--out-link", str(RESULT_LINK)]
     commands.stream(cmd, cwd=REPO)
     with replaced(out) as tmp:
