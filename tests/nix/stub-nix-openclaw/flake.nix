@@ -28,6 +28,13 @@
           "openclaw.plugin.json" = "file";
           dist = "dir";
           node_modules = "dir";
+        }
+        // {
+          # nix-openclaw's passthru (nix/lib/openclaw-runtime-plugin.nix): the lock's npm integrity
+          openclawRuntimePlugin = {
+            inherit id;
+            npmIntegrity = "sha512-stub-${id}";
+          };
         };
     in
     {
