@@ -6,8 +6,10 @@ the report: `summary` (counts per severity), `findings` (checkId, severity, titl
 Each configuration starts on fresh volumes (what a new user gets), the audit runs inside the container
 (`podman exec`, where the operator runs it), and the whole report is written to the evidence.
 
-Configurations: the image's template alone, and the README's Matrix overlay (its 10-matrix.json5 and
-20-model.json5, with the environment the README passes). A finding may only be accepted by naming its
+Configurations: the image's template alone; the README's Matrix overlay (its 10-matrix.json5 and
+20-model.json5, with the environment the README passes); and the Kubernetes base's overlay ConfigMap
+(deploy/k8s/config-overlay) under the pod's runtime (read-only root, a uid without passwd entry, cap-drop
+ALL, volumes given to that uid as fsGroup does). A finding may only be accepted by naming its
 checkId in ACCEPTED with the reason and the exact detail it must have (shown in docs/security-audit.md);
 an OpenClaw suppression (`security.audit.suppressions`) would hide findings from this test, so none may
 be configured.
@@ -26,8 +28,9 @@ import secrets
 
 import pytest
 
-from harness.containers import CONTRACT, gateway
+from harness.containers import CONTRACT, gateway, restricted_runner
 from harness.evidence import EVIDENCE_DIR, SECRETS, write_json
+from harness.k8s import K8S_DIR
 
 pytestmark = pytest.mark.container
 OVERLAY = CONTRACT.volumes["overlay"]["path"]
@@ -59,12 +62,13 @@ README_MATRIX_OVERLAY = {
 }
 MATRIX_TOKEN = "syt_qa_" + secrets.token_hex(16)  # a made-up bot token: no homeserver is reachable
 SECRETS.add(MATRIX_TOKEN)
+MATRIX_ENV = {"OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org", "OPENCLAW_MATRIX_TOKEN": MATRIX_TOKEN}
+K8S_OVERLAY = {p.name: p.read_text() for p in sorted((K8S_DIR / "config-overlay").glob("*.json5"))}
+# name -> (overlay files, environment, run as the Kubernetes pod does)
 CONFIGS = {
-    "template": ({}, {}),
-    "readme_matrix_overlay": (
-        README_MATRIX_OVERLAY,
-        {"OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org", "OPENCLAW_MATRIX_TOKEN": MATRIX_TOKEN},
-    ),
+    "template": ({}, {}, False),
+    "readme_matrix_overlay": (README_MATRIX_OVERLAY, MATRIX_ENV, False),
+    "k8s_base": (K8S_OVERLAY, MATRIX_ENV, True),
 }
 
 
@@ -107,7 +111,10 @@ def audit(runner, name: str, *flags: str) -> dict:
 def test_security_audit_deep_passes(runner, volumes, scenario, qa_user, config):
     """`openclaw security audit --deep --json` inside a running gateway on fresh volumes: the live probe
     succeeds and no critical or warn finding remains except the accepted ones (named with reasons)."""
-    files, env = CONFIGS[config]
+    files, env, as_pod = CONFIGS[config]
+    assert not as_pod or files, "the Kubernetes base ships an overlay"
+    if as_pod:
+        runner = restricted_runner(runner, volumes)
     name = f"qa-audit-{config.replace('_', '-')}"
     # no network: the gateway and the audit need none, and the Matrix channel must not reach the internet
     extra = ["--network=none", *overlay_flags(volumes, qa_user, files)]
