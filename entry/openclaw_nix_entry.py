@@ -5,11 +5,13 @@ Runs at every container start, as any uid, stdlib only. In order:
   1. check the environment: every required allowlisted variable is set (else stop, write nothing);
   2. render the template, and the operator overlay if one is mounted, in memory, substituting ${NAME}
      only for allowlisted names (an overlay naming any other variable is refused);
-  3. check /state and /logs are writable and create the /state sub-directories;
+  3. check /state and /logs are writable and create the /state sub-directories (mode 0700: they hold
+     credentials; existing ones are left as they are);
   4. empty /config (never the mount itself) and write openclaw.json atomically, mode 0600; with an
      overlay, openclaw.json `$include`s the template then each overlay file (OpenClaw's own deep merge,
      later wins) and the pinned `openclaw config validate` must accept it, else /config is left empty;
-  5. register the baked plugins as OpenClaw's managed npm installs (its plugin trust gate);
+  5. register the baked plugins as OpenClaw's managed npm installs (its plugin trust gate), on a fresh
+     state with the integrity of the baked packages;
   6. give a uid that has no passwd entry one, through nss_wrapper;
   7. exec the command (default: the gateway), so signals reach it directly.
 `--check` does 1-6 and prints what it did instead of exec'ing.
@@ -17,6 +19,7 @@ Runs at every container start, as any uid, stdlib only. In order:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -137,6 +140,19 @@ def require_writable(path: Path, fix_hint: str) -> None:
         raise EntryError(
             f"{path} is not writable by uid {os.getuid()} gid {os.getgid()} ({err.strerror}). {fix_hint}"
         ) from None
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create `path` and its missing parents mode 0700; directories that exist keep their mode.
+
+    /state holds credentials (OpenClaw's state, HOME, tool configs) of the one uid the container runs as,
+    so nobody else needs to read what the entrypoint creates there; a user's existing volume is not
+    chmod-ed: its modes are the user's decision.
+    """
+    for directory in [*reversed(path.parents), path]:
+        if not directory.is_dir():
+            with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                directory.mkdir(mode=0o700)
 
 
 def empty_dir(path: Path) -> None:
@@ -274,6 +290,7 @@ def trust_baked_plugins(contract: dict, root: Path) -> list[str]:
     root. So each start writes the dependency (version read from the plugin itself) and a symlink to
     the read-only root in the image: nothing is downloaded or copied, an image upgrade re-points it,
     and OPENCLAW_NIX_MODE keeps `openclaw plugins install` from touching it. Other entries are kept.
+    Recovered records carry no integrity (OpenClaw's security audit warns): see record_integrity.
     """
     npm_root = root / contract["env"]["OPENCLAW_STATE_DIR"].lstrip("/") / "npm"
     manifest_path = npm_root / "package.json"
@@ -285,7 +302,7 @@ def trust_baked_plugins(contract: dict, root: Path) -> list[str]:
         manifest = {}
     if not isinstance(manifest.get("dependencies"), dict):
         manifest = {"name": "openclaw-managed-plugins", "private": True, **manifest, "dependencies": {}}
-    registered = []
+    registered, records = [], {}
     for plugin_id in contract["openclaw"]["plugins"]:
         image_root = f"{contract['image']['plugins_dir']}/{plugin_id}"
         try:
@@ -306,12 +323,51 @@ def trust_baked_plugins(contract: dict, root: Path) -> list[str]:
             continue
         manifest["dependencies"][name] = version
         registered.append(f"{name}@{version}")
+        integrity_file = root / (image_root + contract["image"]["plugin_integrity_suffix"]).lstrip("/")
+        try:
+            integrity = integrity_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            print(f"{PROG}: warning: no integrity for baked plugin {image_root} ({err})", file=sys.stderr)
+            continue
+        installed = f"{contract['env']['OPENCLAW_STATE_DIR']}/npm/node_modules/{name}"
+        records[plugin_id] = {
+            "source": "npm",
+            "spec": f"{name}@{version}",
+            "installPath": installed,
+            "version": version,
+            "resolvedName": name,
+            "resolvedVersion": version,
+            "resolvedSpec": f"{name}@{version}",
+            "integrity": integrity,
+        }
     if registered:
         try:
             write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         except OSError as err:
             print(f"{PROG}: warning: cannot write {manifest_path} ({err})", file=sys.stderr)
+    record_integrity(root / contract["env"]["OPENCLAW_STATE_DIR"].lstrip("/"), records)
     return registered
+
+
+def record_integrity(state_dir: Path, records: dict[str, dict]) -> None:
+    """Hand OpenClaw install records that carry the baked packages' integrity, once per state.
+
+    OpenClaw 2026.6.11 keeps an install's integrity only in its install index (state SQLite); the records
+    it recovers from the managed npm root never have one. The one way in that it reads is its legacy index
+    file, plugins/installs.json, which OpenClaw imports into that index at its next start and renames to
+    installs.json.migrated. So it is written only while neither exists: on a fresh state the records enter
+    with their integrity; on an older state OpenClaw's own records win (it imports only plugins it has no
+    record of) and the file is archived unused. The values are the same records OpenClaw recovers itself,
+    plus `integrity`, which each builder bakes beside the plugin root from its pinned tarball hash.
+    """
+    legacy = state_dir / "plugins" / "installs.json"
+    if not records or legacy.exists() or legacy.with_name(legacy.name + ".migrated").exists():
+        return
+    try:
+        legacy.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomically(legacy, json.dumps({"installRecords": records}, indent=2, sort_keys=True) + "\n")
+    except OSError as err:
+        print(f"{PROG}: warning: cannot write {legacy} ({err})", file=sys.stderr)
 
 
 def passwd_env(contract: dict, root: Path, env: dict[str, str]) -> dict[str, str]:
@@ -381,7 +437,7 @@ def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -
         vol = contract["volumes"][name]["path"]
         require_writable(inside(vol), fix.format(vol=vol))
     for directory in state_dirs(contract):
-        inside(directory).mkdir(parents=True, exist_ok=True)
+        make_private_dirs(inside(directory))
 
     config = inside(contract["env"]["OPENCLAW_CONFIG_PATH"])
     require_writable(config.parent, fix.format(vol=contract["volumes"]["config"]["path"]))

@@ -80,6 +80,10 @@ class Contract:
     def plugin_path(self, plugin_id: str) -> str:
         return f"{self.plugins_dir}/{plugin_id}"
 
+    def plugin_integrity_path(self, plugin_id: str) -> str:
+        """The file beside a plugin root holding its package's npm integrity (written by the builders)."""
+        return self.plugin_path(plugin_id) + self.raw["image"]["plugin_integrity_suffix"]
+
     @property
     def nix_openclaw_rev(self) -> str:
         return self.raw["openclaw"]["nix_openclaw_rev"]

@@ -8,7 +8,8 @@
 # package.json, dist/ and node_modules/ at /, where node resolves modules for every process. So
 # `contents` holds only trees made here for the root, nothing else:
 #   app       ${app_dir}: entrypoint, contract, template (copies)
-#   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root,
+#   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root (and
+#             beside it the package's npm integrity, a file),
 #             passwd.nss_wrapper -> nixpkgs' libnss_wrapper.so, SSL_CERT_FILE -> cacert's bundle
 #   binDirs   /bin and /usr/bin: one symlink per executable of every package on PATH
 #   fakeNss   /etc/passwd and /etc/group (root, nobody); /var/empty
@@ -144,9 +145,17 @@ let
       ${contract.passwd.nss_wrapper} = "${pkgs.nss_wrapper}/lib/libnss_wrapper.so";
       ${contract.env.SSL_CERT_FILE} = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
     };
+  # Beside each plugin root, the npm integrity of the package nix-openclaw fetched (its plugin lock's
+  # npmIntegrity, passed through as openclawRuntimePlugin.npmIntegrity): the entrypoint's install records
+  # carry it (contract: plugin_integrity_suffix).
+  integrityFiles = map (id: {
+    path = "${image.plugins_dir}/${id}${image.plugin_integrity_suffix}";
+    value = plugins.${id}.openclawRuntimePlugin.npmIntegrity;
+  }) contract.openclaw.plugins;
   rootLinks = pkgs.runCommand "openclaw-nix-links" { passthru.rootEntries = rootDirs (builtins.attrNames links); } (
     builtins.concatStringsSep "\n" (
       map (path: "mkdir -p $out${dirOf path}\nln -s ${links.${path}} $out${path}") (builtins.attrNames links)
+      ++ map (file: "printf '%s\\n' '${file.value}' > $out${file.path}") integrityFiles
     )
   );
 

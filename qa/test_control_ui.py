@@ -9,13 +9,13 @@ evidence directory.
 
 What was measured on OpenClaw 2026.6.11 behind podman's port publishing (slirp4netns: the gateway sees the
 browser's connections coming from 10.0.2.100, not from loopback):
-- **Origins.** With no `gateway.controlUi.allowedOrigins`, a `bind: lan` gateway seeds only
-  `http://localhost:18789` and `http://127.0.0.1:18789` (its own port), so the README's runbook (`-p
-  127.0.0.1:18789:18789`) connects with no overlay (checked by hand; not a test here: the host's 18789 may be
-  taken). Published on another host port, or reached under another host name, the page loads but the WebSocket
-  is refused: "Browser origin not allowed". The fix is an operator overlay listing every full origin the
-  browser uses (listing any turns the seeded two off). No allowlisted env var exists for it; the contract
-  needs none.
+- **Origins.** The image's template lists `http://127.0.0.1:18789` and `http://localhost:18789` in
+  `gateway.controlUi.allowedOrigins` (the two a `bind: lan` gateway would seed itself when the list is empty),
+  so the README's runbook (`-p 127.0.0.1:18789:18789`) connects with no overlay (checked by hand; not a test
+  here: the host's 18789 may be taken). Published on another host port, or reached under another host name,
+  the page loads but the WebSocket is refused: "Browser origin not allowed". The fix is an operator overlay
+  listing every full origin the browser uses; OpenClaw's include merge appends them to the template's two.
+  No allowlisted env var exists for it; the contract needs none.
 - **Device pairing.** A browser on the gateway host (origin and Host both 127.0.0.1/localhost, right token) is
   approved silently: OpenClaw treats a container's published loopback port as local. Under any other name (an
   ingress) the browser is a new remote device: "Device pairing required" with a request ID, approved with
@@ -73,7 +73,7 @@ def overlay_dir(qa_user, volumes, origins: list[str], with_model: bool) -> str:
     files = {
         "50-control-ui.json5": (
             "// The browser origins the Control UI is opened from (full origins, scheme://host:port).\n"
-            "// Listing any replaces OpenClaw's seeded http://localhost:18789 and http://127.0.0.1:18789.\n"
+            "// They are added to the image's http://127.0.0.1:18789 and http://localhost:18789.\n"
             + json.dumps({"gateway": {"controlUi": {"allowedOrigins": origins}}}, indent=2)
             + "\n"
         )

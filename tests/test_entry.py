@@ -145,6 +145,19 @@ def test_state_dirs_created_and_existing_state_untouched(run_entry, tmp_path, co
     assert {k: v for k, v in after.items() if k in before} == before
 
 
+def test_state_dirs_are_created_private_and_existing_modes_kept(run_entry, tmp_path, contract):
+    """What the entrypoint creates under /state is 0700 (credentials); what the user's volume has keeps its mode."""
+    root = tmp_path / "root"
+    existing = root / contract.env["HOME"].lstrip("/")
+    existing.mkdir(parents=True)
+    existing.chmod(0o755)
+    result = run_entry("--check", env=TOKEN, root=root)
+    assert result.returncode == 0, result.stderr
+    modes = {d: stat.S_IMODE((root / d.lstrip("/")).stat().st_mode) for d in contract.state_dirs}
+    assert modes.pop(contract.env["HOME"]) == 0o755
+    assert modes and set(modes.values()) == {0o700}, modes
+
+
 def digest_tree(path: Path) -> dict[str, str]:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in path.rglob("*") if p.is_file()

@@ -172,11 +172,61 @@ def test_removing_the_overlay_gives_exactly_the_template_again(run_overlay):
     assert again.path("/config/openclaw.json").read_text() == before
 
 
-def fake_plugins(root: Path, contract) -> None:
+def fake_plugins(root: Path, contract, integrity: bool = True) -> None:
     for plugin_id in contract.plugins:
         plugin = root / contract.plugin_path(plugin_id).lstrip("/")
         plugin.mkdir(parents=True, exist_ok=True)
         (plugin / "package.json").write_text(json.dumps({"name": f"@openclaw/{plugin_id}", "version": "1.2.3"}))
+        if integrity:
+            (root / contract.plugin_integrity_path(plugin_id).lstrip("/")).write_text(f"sha512-{plugin_id}==\n")
+
+
+def legacy_index(root: Path, contract) -> Path:
+    """OpenClaw's legacy install index file, which it imports into its state database at start."""
+    return root / contract.env["OPENCLAW_STATE_DIR"].lstrip("/") / "plugins" / "installs.json"
+
+
+def test_fresh_state_gets_install_records_with_the_baked_integrity(run_entry, tmp_path, contract):
+    root = tmp_path / "root"
+    fake_plugins(root, contract)
+    result = run_entry("--check", env=TOKEN, root=root)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(legacy_index(root, contract).read_text())["installRecords"]
+    assert sorted(records) == sorted(contract.plugins)
+    for plugin_id, record in records.items():
+        name = f"@openclaw/{plugin_id}"
+        assert record["integrity"] == f"sha512-{plugin_id}=="
+        assert (record["source"], record["spec"], record["version"]) == ("npm", f"{name}@1.2.3", "1.2.3")
+        # the path OpenClaw's own recovery gives the same install: the link in its managed npm root
+        assert record["installPath"] == f"{contract.env['OPENCLAW_STATE_DIR']}/npm/node_modules/{name}"
+        assert (root / record["installPath"].lstrip("/")).is_symlink()
+
+
+@pytest.mark.parametrize("present", ["installs.json", "installs.json.migrated"])
+def test_install_records_are_handed_over_once(run_entry, tmp_path, contract, present):
+    """Once OpenClaw has the file (or imported and archived it), its own index is the truth: never rewritten."""
+    root = tmp_path / "root"
+    fake_plugins(root, contract)
+    existing = legacy_index(root, contract).with_name(present)
+    existing.parent.mkdir(parents=True)
+    existing.write_text("{}")
+    result = run_entry("--check", env=TOKEN, root=root)
+    assert result.returncode == 0, result.stderr
+    assert existing.read_text() == "{}"
+    assert not legacy_index(root, contract).exists() or present == "installs.json"
+
+
+def test_missing_integrity_warns_and_keeps_the_trust_records(run_entry, tmp_path, contract):
+    root = tmp_path / "root"
+    fake_plugins(root, contract, integrity=False)
+    result = run_entry("--check", env=TOKEN, root=root)
+    assert result.returncode == 0, result.stderr
+    assert f"no integrity for baked plugin {contract.plugin_path(contract.plugins[0])}" in result.stderr
+    assert not legacy_index(root, contract).exists()
+    npm_root = root / contract.env["OPENCLAW_STATE_DIR"].lstrip("/") / "npm"
+    assert sorted(json.loads((npm_root / "package.json").read_text())["dependencies"]) == sorted(
+        f"@openclaw/{p}" for p in contract.plugins
+    )
 
 
 def test_baked_plugins_are_registered_in_the_managed_npm_root(run_entry, tmp_path, contract):

