@@ -1,6 +1,6 @@
 """Placeholders against hostile values: no environment value may add or change a config key.
 
-Every hostile value × every place a `${NAME}` can stand × (template, overlay): the render either
+Every hostile value x every place a `${NAME}` can stand x (template, overlay): the render either
 refuses (EntryError; exit 78 from the entrypoint process) or, parsed by an independent JSON5 parser
 and expanded the way OpenClaw expands `${NAME}` (tests/openclaw_semantics.py), gives the value back
 byte for byte while every key and every other value equals the placeholder-free render. The
