@@ -15,6 +15,7 @@ import json
 import random
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import json5
 import pytest
@@ -28,6 +29,7 @@ from entry.openclaw_nix_entry import (
     render,
     render_overlay,
 )
+from pipeline import template_check
 from pipeline.template_check import openclaw_cli
 from tests.openclaw_semantics import resolve, substitute
 from tests.test_entry_overlay import openclaw_bin, run_overlay  # noqa: F401 (fixtures)
@@ -280,3 +282,16 @@ def test_real_openclaw_reads_the_value_from_an_overlay(run_overlay, position, tm
     env = {"OPENCLAW_GATEWAY_TOKEN": "t", NAME: PAYLOAD, "OTHER": "LEAKED-OTHER"}
     assert openclaw_get(config, "channels.matrix.homeserver", env, tmp_path) == PAYLOAD
     assert openclaw_get(config, "gateway.auth.mode", env, tmp_path) == "token"
+
+
+def test_doit_template_refuses_what_the_entrypoint_refuses(contract, tmp_path):
+    """The build's template check renders with the entrypoint's own rules: no validation is reached."""
+    template = tmp_path / "openclaw.json5"
+    template.write_text(DOCUMENT.replace("SLOT", POSITIONS["block-comment"][0]))
+    user_contract = SimpleNamespace(template_path=template, allowlist=contract.allowlist)
+    with pytest.raises(SystemExit, match=r"refused as the entrypoint would refuse it: template .* line 6: \$\{"):
+        template_check.check(user_contract)
+
+
+def test_shipped_overlays_pass_the_entrypoints_overlay_rules(contract):
+    assert template_check.check_shipped_overlays(contract), "no shipped overlay found to check"
