@@ -24,6 +24,7 @@ from image.patches import specs as patch_specs
 from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, NIX_ARCHIVE, PARITY_ARCHIVE, PINS, REPO, WORK
 from image.record import CURRENT_IMAGE
 from pipeline import order, pins
+from pipeline.template_check import SHIPPED_OVERLAYS
 from pipeline.timing import TimedReporter
 from plumbing import commands
 
@@ -64,7 +65,13 @@ def task_template():
 
     return {
         "actions": [check],
-        "file_dep": [str(TEMPLATE), str(CONTRACT_PATH), str(ENTRY_PATH), str(PINS)],
+        "file_dep": [
+            str(TEMPLATE),
+            str(CONTRACT_PATH),
+            str(ENTRY_PATH),
+            str(PINS),
+            *map(str, sorted(SHIPPED_OVERLAYS.glob("*.json5"))),
+        ],
         "targets": [str(CONFIG_PREVIEW), str(BUILD / "template-validation.json")],
         "clean": True,
     }

@@ -4,7 +4,8 @@
 Runs at every container start, as any uid, stdlib only. In order:
   1. check the environment: every required allowlisted variable is set (else stop, write nothing);
   2. render the template, and the operator overlay if one is mounted, in memory, substituting ${NAME}
-     only for allowlisted names (an overlay naming any other variable is refused);
+     only for allowlisted names and only inside quoted string values (one anywhere else is refused;
+     an overlay naming any other variable is refused);
   3. check /state and /logs are writable and create the /state sub-directories (mode 0700: they hold
      credentials; existing ones are left as they are);
   4. empty /config (never the mount itself) and write openclaw.json atomically, mode 0600; with an
@@ -36,6 +37,24 @@ PROG = "openclaw-nix"
 TOKEN = re.compile(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}")
 EXPANDABLE = re.compile(r"\$(?=\{[A-Z_][A-Z0-9_]*\})")
 INCLUDE = re.compile(r"""["']?\$include["']?\s*:""")
+# JSON5 lexemes, to know where a placeholder stands: a string of either quote (a backslash escapes
+# the next character, a line continuation included; no raw line break), a comment, a quote that opens
+# a string never closed, or other text. Every character of a document falls in exactly one of them.
+LEXEME = re.compile(
+    r'"(?P<dq>(?:[^"\\\n\r]|\\(?:\r\n|[\s\S]))*)"'
+    r"|'(?P<sq>(?:[^'\\\n\r]|\\(?:\r\n|[\s\S]))*)'"
+    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*[\s\S]*?(?:\*/|\Z))"
+    r"|(?P<open>[\"'])"
+    r"|[^\"'/]+|/"
+)
+KEY_FOLLOWS = re.compile(r"(?:[\s\ufeff]|//[^\n\r\u2028\u2029]*|/\*[\s\S]*?\*/)*:")  # after a string: a key
+ESCAPE = re.compile(r"\\(?:x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|(\r\n|[\s\S]))")
+SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "0": "\0"}
+LINE_CONTINUATIONS = ("\n", "\r", "\r\n", "\u2028", "\u2029")
+PLACEHOLDER_RULE = (
+    'placeholders are substituted only inside a quoted string value (e.g. key: "{0}"): move it into '
+    "one, or write ${0} for literal text"
+)
 EX_CONFIG = 78  # sysexits: configuration error, the user has to change something
 
 
@@ -67,9 +86,15 @@ def state_dirs(contract: dict) -> list[str]:
     return sorted({p for p in paths if p.startswith(state)})
 
 
-def escape_for_openclaw(value: str) -> str:
-    """Make OpenClaw's own ${NAME} expansion give back `value` unchanged."""
-    return EXPANDABLE.sub("$$", value)
+def escape_for_openclaw(value: str, after: str = "") -> str:
+    """Make OpenClaw's own ${NAME} expansion give back `value` unchanged when `after` follows it.
+
+    Every `$` that starts a `${NAME}`, within the value or completed by what follows it, is doubled
+    (`$${NAME}` is OpenClaw's literal): so a value can neither expand a variable nor turn the text
+    after it into one.
+    """
+    doubled = {m.start() for m in EXPANDABLE.finditer(value + after) if m.start() < len(value)}
+    return "".join("$$" if i in doubled else c for i, c in enumerate(value))
 
 
 def value_from_file(name: str, env: dict[str, str]) -> str | None:
@@ -115,18 +140,96 @@ def resolve_values(allowlist: list[dict], env: dict[str, str]) -> tuple[dict[str
     return values, warnings
 
 
-def render(template: str, values: dict[str, str]) -> str:
-    """Substitute allowlisted ${NAME} inside double-quoted JSON5 strings; escape the rest."""
+def decode_string(body: str) -> str:
+    """The text of a JSON5 string literal (`body`: between the quotes), as OpenClaw will read it."""
 
-    def replace(match: re.Match[str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        hex_code, char = match.group(1) or match.group(2), match.group(3)
+        if hex_code:
+            return chr(int(hex_code, 16))
+        if char in LINE_CONTINUATIONS:
+            return ""
+        if char in "123456789xu":
+            raise ValueError(f"invalid escape \\{char}")
+        return SHORT_ESCAPES.get(char, char)
+
+    return ESCAPE.sub(one, body)
+
+
+def encode_string(text: str, quote: str) -> str:
+    """A JSON5 string literal in `quote` that reads back as exactly `text`."""
+    short = {"\\": "\\\\", quote: "\\" + quote, "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    escape = re.compile(rf"[\\{quote}\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+    return quote + escape.sub(lambda m: short.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + quote
+
+
+def expand(text: str, values: dict[str, str], refuse_unknown: str | None) -> str:
+    """Substitute the allowlisted ${NAME} in one string's text so that OpenClaw's own expansion of the
+    result gives back each value exactly; `$${NAME}` stays; any other ${NAME} becomes a literal, or,
+    with `refuse_unknown` (where it was found), is refused."""
+    parts: list[tuple[str, bool]] = []  # (text, is a value)
+    done = 0
+    for match in TOKEN.finditer(text):
+        parts.append((text[done : match.start()], False))
         escaped, name = match.group(1), match.group(2)
         if escaped:
-            return match.group(0)  # already a literal for OpenClaw
-        if name not in values:
-            return "$" + match.group(0)  # not allowlisted: make OpenClaw keep it literal
-        return json.dumps(escape_for_openclaw(values[name]), ensure_ascii=False)[1:-1]
+            parts.append((match.group(0), False))
+        elif name in values:
+            parts.append((values[name], True))
+        elif refuse_unknown:
+            raise EntryError(
+                f"{refuse_unknown}: ${{{name}}} is not an allowlisted variable ({', '.join(sorted(values))}); "
+                f"write $${{{name}}} for a literal, or let OpenClaw read the variable from the environment"
+            )
+        else:
+            parts.append(("$" + match.group(0), False))  # not allowlisted: make OpenClaw keep it literal
+        done = match.end()
+    out = text[done:]
+    for piece, is_value in reversed(parts):  # right to left: a value's escape depends on what follows
+        out = (escape_for_openclaw(piece, out) if is_value else piece) + out
+    return out
 
-    return TOKEN.sub(replace, template)
+
+def render(text: str, values: dict[str, str], source: str = "the config", strict: bool = False) -> str:
+    """Substitute allowlisted ${NAME} inside quoted JSON5 string values; refuse one anywhere else.
+
+    Safe by construction rather than by escaping per context: a string that holds a placeholder is
+    decoded, substituted, and written again as a string of the same quote kind with everything
+    escaped that could end it, so no value can leave its string, whatever it contains or however the
+    author quoted. In a comment, a key or bare text there is no escaping that keeps a value inert
+    (`*/`, a line break or a `}` would end the comment or the token), so a placeholder there is
+    refused, naming the line. `strict` (overlays) refuses a non-allowlisted name instead of keeping
+    it literal. The structure outside those strings is left byte for byte as written.
+    """
+
+    def refuse(pos: int, problem: str) -> EntryError:
+        return EntryError(f"{source} line {text.count(chr(10), 0, pos) + 1}: {problem}")
+
+    out = []
+    for lexeme in LEXEME.finditer(text):
+        body = lexeme["dq"] if lexeme["dq"] is not None else lexeme["sq"]
+        if lexeme["open"]:
+            raise refuse(lexeme.start(), "a quoted string does not end on its line; close its quote")
+        if body is None:  # a comment or bare text: any placeholder in it is refused
+            for match in TOKEN.finditer(lexeme.group()):
+                if not match.group(1):
+                    kind = "in a comment" if lexeme["comment"] else "outside a quoted string"
+                    rule = PLACEHOLDER_RULE.format(match.group())
+                    raise refuse(lexeme.start() + match.start(), f"{match.group()} stands {kind}; {rule}")
+            out.append(lexeme.group())
+            continue
+        try:
+            decoded = decode_string(body)
+        except ValueError as err:
+            raise refuse(lexeme.start(), f"{err} in a quoted string") from None
+        placeholder = next((m.group() for m in TOKEN.finditer(decoded) if not m.group(1)), None)
+        if placeholder is None:
+            out.append(lexeme.group())  # untouched, byte for byte
+        elif KEY_FOLLOWS.match(text, lexeme.end()):
+            raise refuse(lexeme.start(), f"{placeholder} stands in a key; {PLACEHOLDER_RULE.format(placeholder)}")
+        else:
+            out.append(encode_string(expand(decoded, values, source if strict else None), lexeme.group()[0]))
+    return "".join(out)
 
 
 def require_writable(path: Path, fix_hint: str) -> None:
@@ -196,18 +299,13 @@ def render_overlay(path: Path, values: dict[str, str]) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise EntryError(f"overlay {path}: cannot read it ({getattr(err, 'strerror', None) or err})") from None
-    unknown = sorted({m.group(2) for m in TOKEN.finditer(text) if not m.group(1) and m.group(2) not in values})
-    if unknown:
-        raise EntryError(
-            f"overlay {path}: ${{{unknown[0]}}} is not an allowlisted variable ({', '.join(sorted(values))}); "
-            f"write $${{{unknown[0]}}} for a literal, or let OpenClaw read the variable from the environment"
-        )
+    rendered = render(text, values, f"overlay {path}", strict=True)
     if INCLUDE.search(text):
         raise EntryError(
             f"overlay {path}: $include is not supported in an overlay; put each part in its own *.json5 "
             f"file of the overlay directory (they are merged in name order)"
         )
-    return render(text, values)
+    return rendered
 
 
 def run_openclaw(command: list[str], config: Path, env: dict[str, str]) -> tuple[int, dict]:
@@ -418,7 +516,7 @@ def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -
     """Steps 1-5: returns the written config path (under `root`, which is / in the image)."""
     values, warnings = resolve_values(contract["allowlist"], env)
     try:
-        rendered = render(template_path.read_text(encoding="utf-8"), values)
+        rendered = render(template_path.read_text(encoding="utf-8"), values, f"template {template_path}")
     except OSError as err:
         raise EntryError(f"cannot read the config template {template_path}: {err.strerror}") from None
 

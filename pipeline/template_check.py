@@ -1,9 +1,11 @@
 """Validate the config template with the real pinned OpenClaw, outside any container.
 
-The template is rendered exactly as the entrypoint renders it (sample values for every
-allowlisted variable), then `openclaw config validate --json` of the pinned version judges it,
-plugin schemas included. Validation needs the plugin roots to exist, so their image paths are
-pointed at the same verified tarballs unpacked here; the in-container QA checks the real paths.
+The template is rendered by the entrypoint's own render() (sample values for every allowlisted
+variable), so a template it would refuse (a placeholder outside a quoted string value) never reaches
+an image; the overlays the project ships pass its overlay rules the same way. Then
+`openclaw config validate --json` of the pinned version judges the render, plugin schemas included.
+Validation needs the plugin roots to exist, so their image paths are pointed at the same verified
+tarballs unpacked here; the in-container QA checks the real paths.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from entry.openclaw_nix_entry import render, resolve_values
+from entry.openclaw_nix_entry import EntryError, render, render_overlay, resolve_values
 from image.contract import Contract
 from image.parity.downloads import npm_tarball
 from image.parity.npm import node_toolchain, npm_global_install, unpack_once
 from image.parity.sources import Sources
-from image.paths import BUILD, CONFIG_PREVIEW, WORK
+from image.paths import BUILD, CONFIG_PREVIEW, REPO, WORK
 from plumbing import commands
 from plumbing.files import write_json, write_text
 
@@ -27,6 +29,8 @@ SAMPLE_ENV = {
     "OPENCLAW_MATRIX_HOMESERVER": "https://matrix.example.org",
     "OPENCLAW_MATRIX_TOKEN": "sample-matrix-token",
 }
+# The overlays the project ships (deploy/k8s): each must pass the entrypoint's own overlay rules.
+SHIPPED_OVERLAYS = REPO / "deploy" / "k8s" / "config-overlay"
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,18 @@ class Validation:
 
 
 def render_sample(contract: Contract, env: dict[str, str] | None = None) -> str:
+    """The template rendered by the entrypoint's own render(): what it would refuse is refused here."""
     values, _ = resolve_values(contract.allowlist, SAMPLE_ENV if env is None else env)
-    return render(contract.template_path.read_text(encoding="utf-8"), values)
+    return render(contract.template_path.read_text(encoding="utf-8"), values, f"template {contract.template_path}")
+
+
+def check_shipped_overlays(contract: Contract) -> list[Path]:
+    """Render each shipped overlay with the entrypoint's own overlay rules; raises EntryError."""
+    values, _ = resolve_values(contract.allowlist, SAMPLE_ENV)
+    overlays = sorted(SHIPPED_OVERLAYS.glob("*.json5"))
+    for overlay in overlays:
+        render_overlay(overlay, values)
+    return overlays
 
 
 def openclaw_cli() -> tuple[Path, Path]:
@@ -107,7 +121,11 @@ def validate(config_text: str, contract: Contract) -> Validation:
 
 def check(contract: Contract) -> Validation:
     """The `template` step: validate the sample render, write the report and the preview; fail loudly."""
-    rendered = render_sample(contract)
+    try:
+        rendered = render_sample(contract)
+        check_shipped_overlays(contract)
+    except EntryError as err:  # the same one line the entrypoint would stop the container with
+        raise SystemExit(f"refused as the entrypoint would refuse it: {err}") from None
     result = validate(rendered, contract)
     write_json(BUILD / "template-validation.json", result.report)
     if not result.valid:

@@ -8,7 +8,7 @@ import subprocess
 import json5
 import pytest
 
-from entry.openclaw_nix_entry import TOKEN, render
+from entry.openclaw_nix_entry import TOKEN, EntryError, render
 from pipeline.template_check import openclaw_cli, render_sample, validate
 
 SECRET_KEYS = re.compile(r"(token|secret|password|apikey|api_key|accesstoken|key)$", re.I)
@@ -54,9 +54,11 @@ def test_placeholders_only_inside_strings(template_text, contract):
     assert placeholders_outside_strings(template_text, contract) == []
 
 
-def test_placeholder_in_a_comment_is_caught(template_text, contract):
-    bad = template_text.replace("{\n  gateway", "{\n  /* ${OPENCLAW_MATRIX_TOKEN} */\n  gateway", 1)
-    assert placeholders_outside_strings(bad, contract) == ["OPENCLAW_MATRIX_TOKEN"]
+def test_placeholder_in_a_comment_is_refused(template_text, contract):
+    """The template check renders as the entrypoint does, so it refuses what the entrypoint would."""
+    bad = "/* ${OPENCLAW_MATRIX_TOKEN} */\n" + template_text
+    with pytest.raises(EntryError, match=r"line 1: \$\{OPENCLAW_MATRIX_TOKEN\} stands in a comment"):
+        render(bad, {a["name"]: "v" for a in contract.allowlist})
 
 
 def test_paths_and_port_match_the_contract(rendered, contract):
