@@ -34,7 +34,7 @@ class Style:
     reverse_keys: bool = False
     single_quotes: bool = False  # for strings and keys that hold no placeholder
     trailing_commas: bool = True
-    comments: bool = False  # a line comment before every key, a block comment after every scalar
+    comments: bool = False  # line comments before every key and between key and value, block ones after values
     newline: str = "\n"
 
 
@@ -67,7 +67,10 @@ def _lines(value: Any, style: Style, indent: str) -> list[str]:
                 out.append(f"{inner}// {key}: set by the operator")
             body = _lines(item, style, inner)
             comma = "," if n < len(items) - 1 or style.trailing_commas else ""
-            out += [f"{inner}{_key(key, style)}: {body[0]}", *body[1:]]
+            if style.comments and len(body) == 1:  # a comment between a key and its value, too
+                out += [f"{inner}{_key(key, style)}: // the value follows", f"{inner}  {body[0]}"]
+            else:
+                out += [f"{inner}{_key(key, style)}: {body[0]}", *body[1:]]
             out[-1] += comma
         return [*out, f"{indent}}}"]
     if isinstance(value, list):
