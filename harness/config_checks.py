@@ -7,45 +7,105 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import shlex
 import time
+from dataclasses import dataclass
 
-from harness.containers import Runner, Volumes, gateway
+from harness.containers import CONTRACT, TEST_TOKEN, Runner, Volumes, gateway
 from harness.evidence import Scenario
+from harness.template import Template, at, dotted, fixed_values, leaves, parse, placeholders
 from image.contract import Contract
 
-
-def config_reseeded(runner: Runner, volumes: Volumes, scenario: Scenario) -> None:
-    """T4's check, for the shipped template or any other the runner mounts (qa/test_template_variants.py)."""
-    first = runner.sh(
-        "cat /config/openclaw.json; echo '// edited' >> /config/openclaw.json; echo junk > /config/stale.txt",
-        volumes=volumes,
-    )
-    second = runner.sh("cat /config/openclaw.json; ls -A /config", volumes=volumes)
-    assert first.ok and second.ok, first.stderr + second.stderr
-    content, listing = second.stdout.rsplit("}\n", 1)
-    scenario.fact("same_content_both_runs", first.stdout == content + "}\n")
-    scenario.fact("config_dir_after_restart", listing.split())
-    assert first.stdout == content + "}\n"
-    assert "// edited" not in second.stdout
-    assert listing.split() == ["openclaw.json"]
-    mode = runner.sh("stat -c '%a %u' /config/openclaw.json", volumes=volumes).stdout.split()
-    scenario.fact("mode_owner", mode)
-    assert mode[0] == "600"
+CONFIG_NAME = CONTRACT.env["OPENCLAW_CONFIG_PATH"].rsplit("/", 1)[-1]
+STRAY = f"{CONTRACT.volumes['config']['path']}/stale.txt"  # a file a user leaves in /config
 
 
-def substitution_allowlist(runner: Runner, volumes: Volumes, scenario: Scenario) -> None:
-    """T4's allowlist check, for the shipped template or any other the runner mounts."""
-    result = runner.sh(
-        "grep -n abc123 /config/openclaw.json; echo ---; grep -c sk-not-allowlisted /config/openclaw.json || true",
-        volumes=volumes,
-        env={"OPENCLAW_MATRIX_TOKEN": "abc123", "OPENROUTER_API_KEY": "sk-not-allowlisted"},
-    )
-    assert result.ok, result.stderr
-    found, leaked = result.stdout.split("---")
-    scenario.fact("abc123_lines", found.strip())
-    scenario.fact("non_allowlisted_hits", leaked.strip())
-    assert "accessToken" in found and "abc123" in found
-    assert leaked.strip() == "0"
+# One JSON line: the config file's bytes (as text, undecodable bytes kept as escapes; not base64, so the
+# evidence's secret redaction still sees the token), its directory's listing, its mode and owner.
+READ_CONFIG = (
+    "import json, os; p = os.environ['OPENCLAW_CONFIG_PATH']; st = os.stat(p); "
+    "print(json.dumps({'config': open(p, 'rb').read().decode('utf-8', 'surrogateescape'), "
+    "'listing': sorted(os.listdir(os.path.dirname(p))), 'mode': '%o' % (st.st_mode & 0o777), 'uid': st.st_uid}))"
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """/config as one container start left it: the config's bytes, the directory listing, mode and owner."""
+
+    config: bytes
+    listing: list[str]
+    mode: str
+    uid: int
+
+    @property
+    def tree(self):
+        return parse(self.config)
+
+
+def seeded(runner: Runner, volumes: Volumes, *, then: str = "", env: dict | None = None) -> list[Seeded]:
+    """Start a container (the entrypoint seeds /config), read /config; with `then`, run it and read again."""
+    read = f"python3 -c {shlex.quote(READ_CONFIG)}"
+    script = read + (f" && {{ {then}; }} >/dev/null && {read}" if then else "")
+    result = runner.sh(script, volumes=volumes, env=env)
+    assert result.ok, result.stderr[-2000:]
+    docs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return [Seeded(d["config"].encode("utf-8", "surrogateescape"), d["listing"], d["mode"], d["uid"]) for d in docs]
+
+
+def config_reseeded(runner: Runner, volumes: Volumes, scenario: Scenario, template: Template) -> None:
+    """T4: /config/openclaw.json is written at every start, an edit and a stray file are gone at the next
+    start, the bytes are identical both times, and read as JSON5 the config holds every setting of the
+    template unchanged at its key path (placeholders aside: T4's allowlist check covers those)."""
+    marker = f"// qa-edit-{secrets.token_hex(4)}"
+    edit = f"printf '\\n%s\\n' '{marker}' >> \"$OPENCLAW_CONFIG_PATH\"; echo junk > {STRAY}"
+    first, edited = seeded(runner, volumes, then=edit)
+    (second,) = seeded(runner, volumes)
+    expected, got = parse(template.data), second.tree
+    fixed = fixed_values(expected)
+    scenario.fact("template", template.name)
+    scenario.fact("same_bytes_both_starts", first.config == second.config)
+    scenario.fact("edit_applied_in_first_start", marker.encode() in edited.config)
+    scenario.fact("config_dir_after_restart", second.listing)
+    scenario.fact("mode_owner", [second.mode, second.uid])
+    scenario.fact("template_settings_checked_by_path", len(fixed))
+    assert marker.encode() in edited.config and STRAY.rsplit("/", 1)[-1] in edited.listing, "the edit did not happen"
+    assert first.config == second.config
+    assert marker.encode() not in second.config
+    assert second.listing == [CONFIG_NAME]
+    assert second.mode == "600"
+    assert sorted(map(dotted, (p for p, _ in leaves(got)))) == sorted(map(dotted, (p for p, _ in leaves(expected))))
+    assert {path: at(got, path) for path in fixed} == fixed
+
+
+def substitution_allowlist(
+    runner: Runner, volumes: Volumes, scenario: Scenario, template: Template, contract: Contract
+) -> None:
+    """T4: every allowlisted variable the template names reaches its key path with the value given; a
+    variable that is not allowlisted never reaches the config."""
+    run_id = secrets.token_hex(4)
+    values = {a["name"]: f"qa-{a['name'].lower()}-{run_id}" for a in contract.allowlist}
+    values["OPENCLAW_GATEWAY_TOKEN"] = TEST_TOKEN  # the runner passes the run's token
+    leak = f"sk-not-allowlisted-{run_id}"
+    env = {k: v for k, v in values.items() if k != "OPENCLAW_GATEWAY_TOKEN"} | {"OPENROUTER_API_KEY": leak}
+    (got,) = seeded(runner, volumes, env=env)
+    shipped = parse(template.data)
+    holders = placeholders(shipped)
+    checked = {
+        dotted(path): {name: values[name] in at(got.tree, path) for name in names if name in values}
+        for path, names in holders.items()
+    }
+    exact = {  # a value that is only the placeholder becomes exactly the variable's value
+        dotted(p): at(got.tree, p) == values[n[0]] for p, n in holders.items() if at(shipped, p) == f"${{{n[0]}}}"
+    }
+    scenario.fact("template", template.name)
+    scenario.fact("placeholders_substituted", checked)
+    scenario.fact("non_allowlisted_hits", got.config.count(leak.encode()))
+    assert any(checked.values()), "the template names no allowlisted variable: nothing to check"
+    assert all(all(found.values()) for found in checked.values()), checked
+    assert all(exact.values()), exact
+    assert leak.encode() not in got.config
 
 
 def offline_start_plugins_loaded(

@@ -25,6 +25,7 @@ from harness.containers import (
     parse_versions,
     version_script,
 )
+from harness.template import at, dotted, parse, placeholders
 from image.config_check import config_mismatches
 from image.paths import REPO
 from plumbing import commands
@@ -87,15 +88,15 @@ def test_t2_tool_prefixes_in_state(runner, volumes, contract, scenario):
 
 
 @pytest.mark.smoke
-def test_t4_config_reseeded_every_start(runner, volumes, scenario):
+def test_t4_config_reseeded_every_start(runner, volumes, scenario, template):
     """T4: /config/openclaw.json exists at every start, edits are gone next start, content identical."""
-    config_reseeded(runner, volumes, scenario)
+    config_reseeded(runner, volumes, scenario, template)
 
 
 @pytest.mark.smoke
-def test_t4_substitution_allowlist(runner, volumes, scenario):
-    """T4: OPENCLAW_MATRIX_TOKEN=abc123 is substituted; a non-allowlisted var never reaches the config."""
-    substitution_allowlist(runner, volumes, scenario)
+def test_t4_substitution_allowlist(runner, volumes, contract, scenario, template):
+    """T4: allowlisted variables (OPENCLAW_MATRIX_TOKEN, ...) substituted; a non-allowlisted one never reaches it."""
+    substitution_allowlist(runner, volumes, scenario, template, contract)
 
 
 @pytest.mark.smoke
@@ -292,8 +293,9 @@ def test_bad_input_unwritable_state_refuses(runner, volumes, scenario, qa_user):
     shutil.rmtree(locked)
 
 
-def test_gateway_honours_the_given_token(runner, volumes, scenario):
-    """The gateway runs with the token it was given (not a random one): the CLI authenticates with it."""
+def test_gateway_honours_the_given_token(runner, volumes, contract, scenario, template):
+    """The gateway runs with the token it was given (not a random one): the CLI authenticates with it, and
+    the config holds it wherever the template names ${OPENCLAW_GATEWAY_TOKEN} (read as JSON5, by key path)."""
     name = "qa-token"
     with gateway(runner, name, volumes, scenario, extra=["--network=none"]):
         health = runner.exec(
@@ -301,11 +303,12 @@ def test_gateway_honours_the_given_token(runner, volumes, scenario):
             "openclaw health --json >/tmp/h.json 2>/tmp/h.err; rc=$?; "
             "head -c 3000 /tmp/h.json; tail -c 800 /tmp/h.err >&2; exit $rc",
         )
-        token_in_config = runner.exec(name, f"grep -c '\"{TEST_TOKEN}\"' /config/openclaw.json")
+        config = parse(runner.exec(name, f"cat {contract.env['OPENCLAW_CONFIG_PATH']}").stdout)
+        paths = [p for p, names in placeholders(parse(template.data)).items() if "OPENCLAW_GATEWAY_TOKEN" in names]
         scenario.fact("health_rc", health.returncode)
-        scenario.fact("token_lines_in_config", token_in_config.stdout.strip())
+        scenario.fact("token_paths", {dotted(p): TEST_TOKEN in at(config, p) for p in paths})
         assert health.ok, health.stderr
-        assert token_in_config.stdout.strip() == "1"
+        assert paths and all(TEST_TOKEN in at(config, p) for p in paths)
 
 
 def readme_runbook() -> str:

@@ -44,14 +44,12 @@ def template(request, qa_user, contract) -> Template:
 
 def test_template_variant_config_reseeded(runner, volumes, scenario, template):
     """T4 on a template a user could write: /config/openclaw.json re-seeded at every start, edits gone."""
-    scenario.fact("template_variant", template.name)
-    config_reseeded(runner, volumes, scenario)
+    config_reseeded(runner, volumes, scenario, template)
 
 
-def test_template_variant_substitution_allowlist(runner, volumes, scenario, template):
+def test_template_variant_substitution_allowlist(runner, volumes, contract, scenario, template):
     """T4 on a template a user could write: allowlisted variables substituted, any other never reaches it."""
-    scenario.fact("template_variant", template.name)
-    substitution_allowlist(runner, volumes, scenario)
+    substitution_allowlist(runner, volumes, scenario, template, contract)
 
 
 @pytest.mark.parametrize("template", [EVERYTHING], indirect=True)
