@@ -228,7 +228,7 @@ def task_qa():
     """The full QA tier: every scenario not marked `smoke` (stress, release and security checks); after smoke."""
     return {
         "actions": [(_pytest_qa, ["full"])],
-        "task_dep": ["smoke"],
+        "task_dep": list(order.DEFAULT),  # `doit qa` = the whole default chain (smoke last), then this
         "file_dep": [str(LOADED_STAMP), *QA_INPUTS],
         "targets": [str(QA_EVIDENCE["full"] / "summary.json")],
     }
