@@ -157,4 +157,5 @@ def pytest_sessionfinish(session, exitstatus):
         RUN_INFO["finished"] = time.strftime("%FT%TZ", time.gmtime())
         RUN_INFO["selection"] = session.config.option.markexpr or "every scenario"
         RUN_INFO["workers"] = getattr(session.config.option, "numprocesses", None) or 0
+        RUN_INFO["load_average_at_finish"] = [round(x, 1) for x in os.getloadavg()]  # other work on the host
         write_summary(RESULTS, RUN_INFO, Path(EVIDENCE_DIR))
