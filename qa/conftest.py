@@ -26,8 +26,10 @@ from harness.containers import Runner, Volumes
 from harness.evidence import EVIDENCE_DIR, Scenario, write_summary
 from harness.podman import QaUser
 from harness.preconditions import cannot_run
+from harness.schedule import last_seconds, longest_first
 from harness.template import Template
 from image.contract import Contract
+from image.paths import QA_EVIDENCE
 from image.record import ImageRecord
 from pipeline.load import is_loaded, load
 
@@ -139,6 +141,18 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Longest module first (by the last tier runs' evidence), each module's own order kept: with xdist's
+    loadfile a long module no longer starts last and runs alone. Every worker reads the same files, so
+    their collections agree."""
+    seconds = last_seconds(folder / "summary.json" for folder in QA_EVIDENCE.values())
+    modules: dict[str, list[str]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item.name.removeprefix("test_"))
+    rank = {module: n for n, module in enumerate(longest_first(modules, seconds))}
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
 def pytest_runtest_logreport(report):

@@ -66,3 +66,11 @@ def test_f1_merges_both_tiers_into_one_summary(tmp_path, monkeypatch):
     assert summary["counts"] == {"passed": 2, "failed": 0, "not run": 0}
     assert [(s["scenario"], s["tier"]) for s in summary["scenarios"]] == [("a_smoke", "smoke"), ("a_full", "full")]
     assert read_json(tmp_path / "evidence" / "summary.json") == json.loads(json.dumps(summary))
+
+
+def test_longest_module_starts_first_and_unknown_ones_keep_their_order():
+    from harness.schedule import longest_first
+
+    modules = {"a.py": ["x", "y"], "b.py": ["race"], "c.py": ["new"], "d.py": ["z"]}
+    assert longest_first(modules, {"x": 5, "y": 5, "race": 500, "z": 1}) == ["b.py", "a.py", "d.py", "c.py"]
+    assert longest_first(modules, {}) == list(modules)
