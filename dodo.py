@@ -1,8 +1,8 @@
-"""openclaw-nix pipeline: pin -> template -> entrypoint -> builder -> image -> load -> smoke (-> f1_replay).
+"""openclaw-nix pipeline: pin -> template -> entrypoint -> builder -> image -> load -> smoke (-> qa -> f1_replay).
 
-`doit` runs the default chain (pipeline/order.py) and reruns only what is stale; `doit list` is the
-menu and does no work. Heavy or destructive steps (f1_replay, nix_check, repro, push) run only when
-named; benchmarks are `nox -s bench`.
+`doit` runs the default chain (pipeline/order.py), ending in the smoke tier, and reruns only what is
+stale; `doit qa` adds the full QA tier; `doit list` is the menu and does no work. Heavy or destructive
+steps (f1_replay, nix_check, repro, push) run only when named; benchmarks are `nox -s bench`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import sys
-from pathlib import Path
 
 from doit import create_after
 from doit.tools import config_changed
@@ -21,7 +20,17 @@ from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
-from image.paths import BUILD, CONFIG_PREVIEW, LOADED_STAMP, NIX_ARCHIVE, PARITY_ARCHIVE, PINS, REPO, WORK
+from image.paths import (
+    BUILD,
+    CONFIG_PREVIEW,
+    LOADED_STAMP,
+    NIX_ARCHIVE,
+    PARITY_ARCHIVE,
+    PINS,
+    QA_EVIDENCE,
+    REPO,
+    WORK,
+)
 from image.record import CURRENT_IMAGE
 from pipeline import order, pins
 from pipeline.template_check import SHIPPED_OVERLAYS
@@ -40,7 +49,11 @@ CONTRACT = Contract.load()
 SOURCES = Sources.load()
 TEMPLATE = CONTRACT.template_path
 QA_FILES = sorted(str(p) for folder in ("qa", "harness", "plumbing") for p in (REPO / folder).glob("*.py"))
-SMOKE_SUMMARY = BUILD / "qa-evidence" / "summary.json"
+QA_INPUTS = [*QA_FILES, *(str(p) for p in sorted((REPO / "qa" / "overlays").glob("*.json5"))), str(REPO / "README.md")]
+# Which scenarios each tier runs: marked in the scenarios themselves (pytest's `smoke` marker).
+TIER_SELECTION = {"smoke": "smoke", "full": "not smoke"}
+# Container scenarios in parallel (pytest-xdist), one module per worker; 0 runs them in this process.
+QA_WORKERS = int(os.environ.get("OPENCLAW_NIX_QA_WORKERS", "2"))
 
 
 def run(*argv: str, env: dict | None = None) -> None:
@@ -198,29 +211,46 @@ def task_load():
     }
 
 
-def _pytest_qa(evidence: Path) -> None:
+def _pytest_qa(tier: str) -> None:
+    """One QA tier: its scenarios (by marker) against the loaded image, evidence in QA_EVIDENCE[tier]."""
+    evidence = QA_EVIDENCE[tier]
+    shutil.rmtree(evidence, ignore_errors=True)  # this run's evidence only: no stale scenario files
+    workers = ["-n", str(QA_WORKERS), "--dist", "loadfile"] if QA_WORKERS > 0 else []
     run(
         PY,
         "-m",
         "pytest",
         "qa",
+        "-m",
+        TIER_SELECTION[tier],
+        *workers,
         "-p",
         "no:cacheprovider",
         f"--junitxml={evidence / 'junit.xml'}",
         env={
             "OPENCLAW_NIX_EVIDENCE": str(evidence),
-            "OPENCLAW_NIX_QA_KIND": os.environ.get("OPENCLAW_NIX_QA_KIND", "smoke"),
+            "OPENCLAW_NIX_QA_KIND": os.environ.get("OPENCLAW_NIX_QA_KIND", tier),
             "OPENCLAW_NIX_REQUIRE_CONTAINER": "1",
         },
     )
 
 
 def task_smoke():
-    """Run every container scenario against the loaded image (evidence in build/qa-evidence)."""
+    """The smoke tier: scenarios marked `smoke` (T2-T8, one Matrix conversation) against the loaded image."""
     return {
-        "actions": [(_pytest_qa, [SMOKE_SUMMARY.parent])],
-        "file_dep": [str(LOADED_STAMP), *QA_FILES, str(REPO / "README.md")],
-        "targets": [str(SMOKE_SUMMARY)],
+        "actions": [(_pytest_qa, ["smoke"])],
+        "file_dep": [str(LOADED_STAMP), *QA_INPUTS],
+        "targets": [str(QA_EVIDENCE["smoke"] / "summary.json")],
+    }
+
+
+def task_qa():
+    """The full QA tier: every scenario not marked `smoke` (stress, release and security checks); after smoke."""
+    return {
+        "actions": [(_pytest_qa, ["full"])],
+        "task_dep": list(order.DEFAULT),  # `doit qa` = the whole default chain (smoke last), then this
+        "file_dep": [str(LOADED_STAMP), *QA_INPUTS],
+        "targets": [str(QA_EVIDENCE["full"] / "summary.json")],
     }
 
 
@@ -232,7 +262,7 @@ def task_f1_clean():
 
 
 def task_f1_replay():
-    """F1: clean slate, then the whole default chain, then its evidence collected into evidence/."""
+    """F1: clean slate, then the whole chain with both QA tiers, then its evidence collected into evidence/."""
     from pipeline import f1
 
     return {"actions": [f1.collect], "task_dep": list(order.F1), "uptodate": [False], "verbosity": 2}

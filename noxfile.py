@@ -1,4 +1,4 @@
-"""nox sessions for openclaw-nix: `nox` runs unit, lint and smoke (what CI runs).
+"""nox sessions for openclaw-nix: `nox` runs unit, lint, smoke and qa (both QA tiers: what CI runs).
 
 Sessions run in the project venv that setup/bootstrap.sh made (venv backend "none"): the
 dependencies are already pinned there, and the container sessions need that same interpreter
@@ -15,7 +15,7 @@ from pipeline.order import BUILD_CHAIN
 
 nox.needs_version = ">=2024.4"
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["unit", "lint", "smoke"]
+nox.options.sessions = ["unit", "lint", "smoke", "qa"]
 nox.options.error_on_missing_interpreters = True
 
 PY = sys.executable
@@ -36,9 +36,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def smoke(session: nox.Session) -> None:
-    """The default doit chain (build, load, every container scenario), then prove a rerun would do nothing."""
+    """The default doit chain (build, load, the smoke tier), then prove a rerun would do nothing."""
     session.run(PY, "-m", "doit", *session.posargs)
     session.run(PY, "-m", "pipeline.uptodate")
+
+
+@nox.session
+def qa(session: nox.Session) -> None:
+    """The full QA tier (`doit qa`, after the default chain), then prove a rerun would do nothing."""
+    session.run(PY, "-m", "doit", "qa", *session.posargs)
+    session.run(PY, "-m", "pipeline.uptodate", "qa")
 
 
 @nox.session(default=False)
@@ -59,6 +66,7 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "bench/vs_official.py")
     session.run(PY, "bench/size.py")
     session.run(PY, "bench/chain.py")
+    session.run(PY, "bench/edit_loop.py")
     session.run(PY, "-m", "pipeline.docs")
 
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.evidence import SECRETS, Scenario
@@ -74,11 +74,13 @@ class Runner:
 
     # The README's identity flags; the Kubernetes-like scenarios swap in their own.
     identity: list[str] | None = None
+    # Mounted into every container this runner starts (e.g. a template variant over the image's template).
+    mounts: list[str] = field(default_factory=list)
 
     def run_args(self, volumes: Volumes | None, env: dict[str, str] | None, extra: list[str]) -> list[str]:
         envs = {"OPENCLAW_GATEWAY_TOKEN": TEST_TOKEN, **(env or {})}
         identity = keep_id_flags(self.user) if self.identity is None else self.identity
-        args = [*identity, *(volumes.flags() if volumes else [])]
+        args = [*identity, *self.mounts, *(volumes.flags() if volumes else [])]
         for key, value in envs.items():
             if value is not None:
                 args += ["-e", f"{key}={value}"]
@@ -194,7 +196,7 @@ def restricted_runner(runner: Runner, volumes: Volumes, uid: int = K8S_UID) -> R
     runner.user.run(
         ["podman", "unshare", "chown", "-R", f"{uid}:{uid}", str(volumes.state), str(volumes.logs)], check=True
     )
-    return Runner(runner.user, runner.image, runner.scenario, identity=restricted_flags(uid))
+    return Runner(runner.user, runner.image, runner.scenario, identity=restricted_flags(uid), mounts=runner.mounts)
 
 
 def version_script(contract: Contract = CONTRACT) -> str:

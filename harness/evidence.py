@@ -81,7 +81,9 @@ def write_summary(results: list[dict], run_info: dict, directory: Path = EVIDENC
     summary = {
         **run_info,
         "counts": counts,
-        "scenarios": [{k: r[k] for k in ("scenario", "title", "outcome", "seconds", "facts")} for r in results],
+        "scenarios": [
+            {k: r[k] for k in ("scenario", "title", "outcome", "seconds", "tier", "facts") if k in r} for r in results
+        ],
     }
     write_json(directory / "summary.json", summary)
     md = [f"# openclaw-nix QA evidence ({run_info.get('kind', 'qa')})", ""]

@@ -28,3 +28,5 @@ PARITY_LAYERS = BUILD / "parity-layers"
 PARITY_ARCHIVE = BUILD / "openclaw-nix-parity.tar"
 NIX_ARCHIVE = BUILD / "openclaw-nix-nix.tar"
 LOADED_STAMP = BUILD / "loaded.json"
+# Each QA tier's evidence (scenario files, summary.json, summary.md, junit.xml): `doit smoke`, `doit qa`.
+QA_EVIDENCE = {"smoke": BUILD / "qa-evidence" / "smoke", "full": BUILD / "qa-evidence" / "full"}

@@ -2,10 +2,12 @@
 
 `doit f1_replay` is one doit run over pipeline.order.F1: `f1_clean` removes the QA user's containers
 and images, the QA volumes, build/ and the intermediate build trees (downloads stay unless
-OPENCLAW_NIX_F1_CLEAN_DOWNLOADS=1); the default chain then rebuilds everything (its up-to-date checks
-run after the clean, so nothing is skipped) and `collect` turns the smoke evidence into evidence/
-with f1.json (timings, image, versions). If a step fails, doit stops there and the scenarios' evidence
-stays in build/qa-evidence. doit's database ends up current: a `doit` right after F1 reruns nothing.
+OPENCLAW_NIX_F1_CLEAN_DOWNLOADS=1); the chain then rebuilds everything and runs both QA tiers (its
+up-to-date checks run after the clean, so nothing is skipped) and `collect` turns the two tiers'
+evidence into evidence/ (one summary over both, each scenario's tier named) with f1.json (timings,
+image, versions), and refreshes the README's Control UI screenshot from it: the one step that writes
+a tracked file outside evidence/. If a step fails, doit stops there and the scenarios' evidence stays
+in build/qa-evidence. doit's database ends up current: a `doit qa` right after F1 reruns nothing.
 """
 
 from __future__ import annotations
@@ -13,16 +15,25 @@ from __future__ import annotations
 import os
 import shutil
 
-from harness.evidence import write_json
+from harness.evidence import write_json, write_summary
 from harness.podman import QaUser
 from image import builder
-from image.paths import BUILD, DOWNLOADS, EVIDENCE, PINS, WORK
+from image.paths import BUILD, DOWNLOADS, EVIDENCE, PINS, QA_EVIDENCE, REPO, WORK
 from image.record import ImageRecord
 from pipeline import timing
 from plumbing.files import read_json
 
-KEEP_IN_EVIDENCE = {"README.md", "bench", "fresh-machine", "kubenix", "stop-race-before"}  # not F1 output: kept
-SMOKE_EVIDENCE = BUILD / "qa-evidence"
+KEEP_IN_EVIDENCE = {  # not F1 output: kept
+    "README.md",
+    "bench",
+    "fresh-machine",
+    "kubenix",
+    "stop-race-before",
+    "template-variants-before",
+}
+# The README's screenshot: the Control UI scenario's chat step, taken by this F1 run.
+README_SHOT = REPO / "docs" / "control-ui.png"
+README_SHOT_SOURCE = "control_ui_operator_flow.6-chat-reply.png"
 
 
 def clean() -> None:
@@ -42,12 +53,28 @@ def clean() -> None:
             shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
+def merged_summary() -> dict:
+    """Both tiers' summaries as one (scenarios in tier order, each naming its tier), written to evidence/."""
+    tiers = {tier: read_json(folder / "summary.json", {}) for tier, folder in QA_EVIDENCE.items()}
+    results = [{**s, "tier": tier} for tier, summary in tiers.items() for s in summary.get("scenarios", [])]
+    info = {k: v for k, v in tiers["smoke"].items() if k not in ("counts", "scenarios", "selection", "finished")}
+    info["tiers"] = {tier: {"counts": s.get("counts"), "finished": s.get("finished")} for tier, s in tiers.items()}
+    write_summary(results, info, EVIDENCE)
+    return read_json(EVIDENCE / "summary.json", {})
+
+
 def collect() -> dict:
-    """The smoke evidence becomes evidence/, with f1.json; fails unless every scenario passed."""
-    shutil.copytree(SMOKE_EVIDENCE, EVIDENCE, dirs_exist_ok=True)
+    """Both tiers' evidence becomes evidence/, with f1.json; fails unless every scenario passed."""
+    for folder in QA_EVIDENCE.values():
+        shutil.copytree(folder, EVIDENCE, dirs_exist_ok=True, ignore=shutil.ignore_patterns("summary.*", "junit.xml"))
+    for tier, folder in QA_EVIDENCE.items():
+        if (folder / "junit.xml").exists():
+            shutil.copy(folder / "junit.xml", EVIDENCE / f"junit-{tier}.xml")
     if (BUILD / "entrypoint-tests.xml").exists():
         shutil.copy(BUILD / "entrypoint-tests.xml", EVIDENCE / "entrypoint-junit.xml")
-    summary = read_json(EVIDENCE / "summary.json", {})
+    summary = merged_summary()
+    if (EVIDENCE / README_SHOT_SOURCE).exists():
+        shutil.copyfile(EVIDENCE / README_SHOT_SOURCE, README_SHOT)
     image = ImageRecord.read()
     versions = next(
         (s["facts"].get("versions") for s in summary.get("scenarios", []) if s["scenario"] == "t5_toolchain_versions"),

@@ -81,9 +81,11 @@ def local_plugin_roots(contract: Contract) -> dict[str, Path]:
 
 
 def with_local_plugins(config_text: str, contract: Contract) -> str:
-    """The config with each plugin's image path replaced by its verified local copy (host runs)."""
+    """The config with each plugin's image path replaced by its verified local copy (host runs); the path
+    may be written in "double" or 'single' quotes (both are JSON5 strings)."""
     for image_path, local in local_plugin_roots(contract).items():
-        config_text = config_text.replace(json.dumps(image_path), json.dumps(str(local)))
+        for quote in ('"', "'"):
+            config_text = config_text.replace(f"{quote}{image_path}{quote}", json.dumps(str(local)))
     return config_text
 
 

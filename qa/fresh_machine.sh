@@ -40,7 +40,7 @@ wipe() {
 
 # The README's commands, read from the README itself so this script cannot drift from it.
 main_cmd=$(grep -m1 -A0 '^bash setup/bootstrap.sh && .venv/bin/doit$' README.md)
-test_cmd=$(grep -m1 -A0 '^bash setup/bootstrap.sh && .venv/bin/nox$' README.md)
+test_cmd=$(grep -m1 -A0 '^bash setup/bootstrap.sh --tests && .venv/bin/nox$' README.md)
 [ -n "$main_cmd" ] && [ -n "$test_cmd" ] || { echo "fresh_machine: README's set-up commands not found" >&2; exit 1; }
 
 results=()

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 import urllib.request
 
@@ -53,7 +52,6 @@ pytestmark = pytest.mark.container
 
 INGRESS_HOST = "openclaw.qa.test"  # the name an operator's ingress would give the UI; mapped to 127.0.0.1
 MODEL_OVERLAY = REPO / "qa" / "overlays" / "20-scripted-model.json5"
-README_SHOT = REPO / "docs" / "control-ui.png"
 CHAT_TRIGGER = "uicheck"  # the scripted model answers a message containing it with an exec of CHAT_COMMAND
 CHAT_COMMAND = "jq --version"
 
@@ -237,10 +235,8 @@ def test_control_ui_operator_flow(runner, volumes, contract, scenario, qa_user, 
             scenario.fact("6_chat", {"tool": ui.chat_groups("tool"), "reply": reply, "podman_exec": expected})
             assert expected and expected in reply.split("\n"), (reply, expected)
             assert [r["kind"] for r in model.snapshot()][:2] == [f"tool_call:{CHAT_TRIGGER}", "reply_with_tool_output"]
-            shot = ui.screenshot("6-chat-reply")
-            README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(shot, README_SHOT)
-            scenario.notes.append(f"{shot.name} copied to docs/control-ui.png (the README's screenshot)")
+            # the README's screenshot is refreshed from this one by `doit f1_replay` only (pipeline/f1.py)
+            ui.screenshot("6-chat-reply")
             steps.done("chat")
 
             # 7. an origin not in allowedOrigins: the page loads, the gateway refuses its WebSocket

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import shlex
 import tarfile
 import time
@@ -54,12 +55,13 @@ def test_restricted_runtime_like_kubernetes(runner, volumes, contract, scenario)
 def test_restart_loop_keeps_state(runner, volumes, scenario):
     """5 stop/start cycles on the same volumes: state kept, config re-seeded, clean exits, no crash-loop breaker."""
     name = "qa-restarts"
+    marker = f"// qa-edit-{secrets.token_hex(4)}"  # on a line of its own, whatever the template's last line is
     runner.sh("echo 'mine' > /state/workspace/keep.md", volumes=volumes)
     cycles = []
     with gateway(runner, name, volumes, scenario, extra=["--network=none"]):
         before = host_tree(volumes.state)
         for cycle in range(5):
-            runner.exec(name, "echo '// edited' >> /config/openclaw.json")
+            runner.exec(name, f"printf '\\n%s\\n' '{marker}' >> \"$OPENCLAW_CONFIG_PATH\"")
             stopped = time.monotonic()
             runner.stop(name, grace=30)
             exit_code = runner.exit_code(name)
@@ -67,7 +69,7 @@ def test_restart_loop_keeps_state(runner, volumes, scenario):
             started = time.monotonic()
             assert runner.scenario.add(runner.user.podman("start", name)).ok
             live = runner.wait_live(name)
-            edited = runner.exec(name, "grep -c '// edited' /config/openclaw.json || true").stdout.strip()
+            edited = runner.exec(name, f"grep -c -F '{marker}' \"$OPENCLAW_CONFIG_PATH\" || true").stdout.strip()
             cycles.append(
                 {
                     "cycle": cycle + 1,

@@ -133,7 +133,8 @@ class Env(dict):
         return f"Env({sorted(self)})"
 
 
-IDENTITIES = ("keep_id", "readonly_uid4243")
+# The README's identity is the smoke tier's one Matrix conversation; the read-only arbitrary uid is full tier.
+IDENTITIES = (pytest.param("keep_id", marks=pytest.mark.smoke), "readonly_uid4243")
 
 
 @pytest.mark.parametrize("identity", IDENTITIES)

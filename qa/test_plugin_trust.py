@@ -90,18 +90,16 @@ def test_whatsapp_login_fails_only_for_want_of_network(runner, volumes, scenario
 def test_plugins_trusted_and_npm_root_registered(runner, volumes, contract, scenario):
     """The entrypoint registers each baked plugin in OpenClaw's managed npm root (its trust gate)."""
     npm_root = f"{contract.env['OPENCLAW_STATE_DIR']}/npm"
-    result = runner.run(
-        [
-            "sh",
-            "-c",
-            f"cat {npm_root}/package.json; for l in {npm_root}/node_modules/@openclaw/*; do readlink $l; done",
-        ],
-        volumes=volumes,
+    # one JSON document: the manifest and where each @openclaw/* link points
+    script = (
+        "import json, os, sys; root = sys.argv[1]; scope = os.path.join(root, 'node_modules', '@openclaw'); "
+        "print(json.dumps({'manifest': json.load(open(os.path.join(root, 'package.json'))), "
+        "'links': [os.readlink(os.path.join(scope, n)) for n in sorted(os.listdir(scope))]}))"
     )
+    result = runner.run(["python3", "-c", script, npm_root], volumes=volumes)
     assert result.ok, result.stderr
-    text = result.stdout
-    manifest = json.loads(text[: text.rindex("}") + 1])
-    links = text[text.rindex("}") + 1 :].split()
+    found = json.loads(result.stdout)
+    manifest, links = found["manifest"], found["links"]
     scenario.fact("npm_root_manifest", manifest)
     scenario.fact("links", links)
     assert sorted(manifest["dependencies"]) == sorted(f"@openclaw/{p}" for p in contract.plugins)

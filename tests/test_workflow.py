@@ -95,13 +95,13 @@ def test_qa_job_builds_with_nix_and_runs_the_projects_qa():
     qa = wf["jobs"]["qa"]
     runs = run_lines(qa)
     for needed in [
-        "sudo bash setup/bootstrap.sh",
+        "sudo bash setup/bootstrap.sh --tests",
         "https://cache.garnix.io",
         "cache.garnix.io:CTFPyKSLcx5RMJKfLo5EEPUObbA78b0YQ2DTCJXqr9g=",
         "nix flake check",
         "nix build .#openclaw-nix-image",
         ".venv/bin/doit load",
-        ".venv/bin/nox -s smoke",
+        ".venv/bin/nox -s smoke qa",
         'summary["builder"] == "nix"',
     ]:
         assert needed in runs, needed
