@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from image.nix import sources
 from image.nix.kubenix import evaluate
 from image.paths import EVIDENCE, REPO
 from plumbing import commands
+from plumbing.files import edited_copy
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 SETTINGS = {"channels": {"whatsapp": {"enabled": False}}, "plugins": {"entries": {"whatsapp": {"enabled": False}}}}
@@ -82,16 +82,7 @@ def drifts(contract: Contract) -> dict[str, tuple[str, str, str]]:
 
 def planted_copy(dest: Path, file: str, old: str, new: str) -> Path:
     """A copy of the module and what it reads, with one edit; fails loudly if the edit does not apply."""
-    for name in MODULE_FILES:
-        src = REPO / name
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    target = dest / file
-    text = target.read_text()
-    if old not in text:
-        raise AssertionError(f"{old!r} not in {file}: the planted drift no longer applies")
-    target.write_text(text.replace(old, new, 1))
-    return dest
+    return edited_copy(REPO, MODULE_FILES, dest, file, old, new)
 
 
 def checks(objects: list[dict]) -> dict:

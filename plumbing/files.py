@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,3 +34,20 @@ def write_json(out: Path, data, *, sort_keys: bool = False, redact: Callable[[st
 def read_json(path: Path, default=None):
     """A JSON file another step wrote, or `default` when that step has not run."""
     return json.loads(path.read_text()) if path.exists() else default
+
+
+def edited_copy(source: Path, names: list[str], dest: Path, file: str, old: str, new: str) -> Path:
+    """Copy `names` (files or folders) from `source` to `dest`, then replace `old` by `new` once in `file`.
+
+    For tests that plant one breakage in a copy of the flake or the kubenix module: fails loudly when
+    the edit no longer applies, so a planted drift can never silently test nothing.
+    """
+    for name in names:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (source / name).is_dir() else shutil.copy)(source / name, dest / name)
+    target = dest / file
+    text = target.read_text()
+    if old not in text:
+        raise AssertionError(f"{old!r} not in {file}: the planted edit no longer applies")
+    target.write_text(text.replace(old, new, 1))
+    return dest

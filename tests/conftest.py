@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import k8s
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 
 UNPRIVILEGED_UID = 65534  # nobody: used to make "unwritable" real when the tests run as root
@@ -89,3 +90,12 @@ def make_unwritable(path: Path) -> int | None:
         return UNPRIVILEGED_UID
     os.chmod(path, 0o555)
     return None
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict]:
+    """deploy/k8s rendered with `kubectl kustomize` ("not run" without kubectl)."""
+    try:
+        return k8s.render()
+    except k8s.ToolMissing as err:
+        pytest.skip(f"not run: {err}")

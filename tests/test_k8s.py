@@ -25,14 +25,6 @@ WEAKENINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def docs() -> list[dict]:
-    try:
-        return k8s.render()
-    except k8s.ToolMissing as err:
-        pytest.skip(f"not run: {err}")
-
-
 def weakened(docs: list[dict], restriction: str) -> list[dict]:
     broken = copy.deepcopy(docs)
     WEAKENINGS[restriction](k8s.pod_spec(broken))

@@ -8,15 +8,7 @@ import json
 
 import pytest
 
-from harness import k8s, kube_play
-
-
-@pytest.fixture(scope="module")
-def docs() -> list[dict]:
-    try:
-        return k8s.render()
-    except k8s.ToolMissing as err:
-        pytest.skip(f"not run: {err}")
+from harness import kube_play
 
 
 def test_translation_makes_the_controllers_pod_and_claims(docs, contract):

@@ -7,7 +7,6 @@ installs Debian's nix-bin, so CI runs them.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from image.nix import check as nix_check
 from image.nix import lock as nix_lock
 from image.nix import sources as nix_sources
 from image.paths import NIX_OPENCLAW_GIT, REPO
+from plumbing.files import edited_copy
 
 pytestmark = pytest.mark.nix
 FLAKE_FILES = [
@@ -52,15 +52,7 @@ def kubenix_sources():
 
 def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
     """A copy of the flake with one edit; fails loudly if the edit does not apply."""
-    for name in FLAKE_FILES:
-        src = REPO / name
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    target = tmp_path / file
-    text = target.read_text()
-    assert old in text, f"{old!r} not in {file}"
-    target.write_text(text.replace(old, new, 1))
-    return tmp_path
+    return edited_copy(REPO, FLAKE_FILES, tmp_path, file, old, new)
 
 
 def test_real_flake_has_no_problems():
