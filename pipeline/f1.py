@@ -25,6 +25,7 @@ from plumbing.files import read_json
 
 KEEP_IN_EVIDENCE = {  # not F1 output: kept
     "README.md",
+    "before-after",
     "bench",
     "fresh-machine",
     "kubenix",
