@@ -110,11 +110,13 @@ def value_from_file(name: str, env: dict[str, str]) -> str | None:
         raise EntryError(f"{name} and {name}_FILE are both set: set only one of them")
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise EntryError(
-            f"{name}_FILE={path}: cannot read it as uid {os.getuid()} ({getattr(err, 'strerror', None) or err}); "
+            f"{name}_FILE={path}: cannot read it as uid {os.getuid()} ({err.strerror}); "
             f"mount the secret file there, readable by this uid (podman run --secret NAME,type=mount,uid=$(id -u))"
         ) from None
+    except UnicodeDecodeError:  # the decoder's message quotes a byte of the secret: never shown
+        raise EntryError(f"{name}_FILE={path}: the file is not UTF-8 text; write the value as UTF-8") from None
     return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
 
 
@@ -535,7 +537,13 @@ def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -
         vol = contract["volumes"][name]["path"]
         require_writable(inside(vol), fix.format(vol=vol))
     for directory in state_dirs(contract):
-        make_private_dirs(inside(directory))
+        try:
+            make_private_dirs(inside(directory))
+        except OSError as err:
+            raise EntryError(
+                f"cannot create {directory} as uid {os.getuid()} gid {os.getgid()} ({err.strerror}: {err.filename}). "
+                + fix.format(vol=contract["volumes"]["state"]["path"])
+            ) from None
 
     config = inside(contract["env"]["OPENCLAW_CONFIG_PATH"])
     require_writable(config.parent, fix.format(vol=contract["volumes"]["config"]["path"]))

@@ -48,12 +48,22 @@ let
       lib.sort lib.lessThan order == builtins.attrNames contract.volumes
     ) "nix/kubenix.nix places the volumes ${toString order}, the contract has ${toString (builtins.attrNames contract.volumes)}";
     order;
-  # secretAs = "files": NAME_FILE for each chosen key, pointing into the mounted Secret.
+  # secretAs = "files": NAME_FILE for each chosen key, pointing into the mounted Secret; the other
+  # allowlisted names still come from the Secret, as optional keys (envFrom would also set NAME for
+  # the file keys, and the entrypoint refuses NAME together with NAME_FILE).
   secretEnv = lib.optionals (cfg.secretAs == "files") (
     map (k: {
       name = "${k}_FILE";
       value = "${kube.secret_mount}/${k}";
     }) cfg.secretFileKeys
+    ++ map (a: {
+      inherit (a) name;
+      valueFrom.secretKeyRef = {
+        name = cfg.secretName;
+        key = a.name;
+        optional = true;
+      };
+    }) (builtins.filter (a: !(builtins.elem a.name cfg.secretFileKeys)) contract.allowlist)
   );
   persistent = builtins.filter (v: contract.volumes.${v}.persistent) volumeOrder;
   scratchNames = builtins.attrNames kube.scratch;

@@ -29,7 +29,7 @@ from harness.preconditions import cannot_run
 from harness.schedule import last_seconds, longest_first
 from harness.template import Template
 from image.contract import Contract
-from image.paths import QA_EVIDENCE
+from image.paths import EVIDENCE, QA_EVIDENCE
 from image.record import ImageRecord
 from pipeline.load import is_loaded, load
 
@@ -144,10 +144,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Longest module first (by the last tier runs' evidence), each module's own order kept: with xdist's
+    """Longest module first (by the last runs' evidence), each module's own order kept: with xdist's
     loadfile a long module no longer starts last and runs alone. Every worker reads the same files, so
-    their collections agree."""
-    seconds = last_seconds(folder / "summary.json" for folder in QA_EVIDENCE.values())
+    their collections agree. The timings come from the committed F1 bundle (every scenario of both
+    tiers; the only source on a fresh clone), then the other tier's last run in build/ (a tier's own
+    folder is emptied before it runs)."""
+    seconds = last_seconds([EVIDENCE / "summary.json", *(folder / "summary.json" for folder in QA_EVIDENCE.values())])
     modules: dict[str, list[str]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item.name.removeprefix("test_"))

@@ -145,6 +145,26 @@ def test_state_dirs_created_and_existing_state_untouched(run_entry, tmp_path, co
     assert {k: v for k, v in after.items() if k in before} == before
 
 
+def test_state_subdir_of_another_uid_is_one_line_not_a_traceback(run_entry, tmp_path, contract):
+    """An old volume with a /state directory the entrypoint cannot create into: exit 78 naming it."""
+    root = tmp_path / "root"
+    nested = [d for d in contract.state_dirs if any(o != d and d.startswith(o + "/") for o in contract.state_dirs)]
+    parent = root / str(Path(nested[0]).parent).lstrip("/")  # e.g. the XDG cache holding node's compile cache
+    parent.mkdir(parents=True)
+    parent.chmod(0o555)  # root ignores modes: then the entrypoint runs as another uid
+    for directory in (root / "state", root / "logs", root / "config"):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o777)
+    for directory in (root, tmp_path):
+        directory.chmod(0o755)
+    uid = UNPRIVILEGED_UID if os.geteuid() == 0 else None
+    result = run_entry("--check", env=TOKEN, root=root, uid=uid)
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert result.returncode == EX_CONFIG, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(errors) == 1 and f"cannot create {nested[0]}" in errors[0], errors
+
+
 def test_state_dirs_are_created_private_and_existing_modes_kept(run_entry, tmp_path, contract):
     """What the entrypoint creates under /state is 0700 (credentials); what the user's volume has keeps its mode."""
     root = tmp_path / "root"

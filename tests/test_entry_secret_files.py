@@ -76,3 +76,14 @@ def test_empty_file_for_a_required_name_is_missing(run_entry, tmp_path):
     result = run_entry("--check", env={"OPENCLAW_GATEWAY_TOKEN_FILE": str(secret)})
     assert result.returncode == EX_CONFIG
     assert "OPENCLAW_GATEWAY_TOKEN is not set or empty" in result.stderr
+
+
+def test_a_file_that_is_not_utf8_is_refused_without_quoting_it(run_entry, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_bytes(b"ab\xffsecret")
+    result = run_entry("--check", env={"OPENCLAW_GATEWAY_TOKEN_FILE": str(secret)})
+    assert result.returncode == EX_CONFIG
+    assert result.stderr.strip().splitlines() == [
+        f"openclaw-nix: error: OPENCLAW_GATEWAY_TOKEN_FILE={secret}: "
+        "the file is not UTF-8 text; write the value as UTF-8"
+    ]

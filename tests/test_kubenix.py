@@ -179,10 +179,19 @@ def test_secret_as_files_mounts_the_secret_and_points_file_variables_into_it():
     pod = k8s.pod_spec(objects)
     container = pod["containers"][0]
     assert "envFrom" not in container
-    assert container["env"] == [
+    from_files = [
         {"name": "OPENCLAW_GATEWAY_TOKEN_FILE", "value": f"{mount}/OPENCLAW_GATEWAY_TOKEN"},
         {"name": "OPENCLAW_MATRIX_TOKEN_FILE", "value": f"{mount}/OPENCLAW_MATRIX_TOKEN"},
     ]
+    others = [  # the other allowlisted names still come from the Secret, each optional
+        {
+            "name": a["name"],
+            "valueFrom": {"secretKeyRef": {"name": "openclaw-nix-env", "key": a["name"], "optional": True}},
+        }
+        for a in contract.allowlist
+        if a["name"] not in ("OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_MATRIX_TOKEN")
+    ]
+    assert container["env"] == from_files + others
     assert {"name": "secrets", "mountPath": mount, "readOnly": True} in container["volumeMounts"]
     assert {"name": "secrets", "secret": {"secretName": "openclaw-nix-env", "defaultMode": 0o440}} in pod["volumes"]
     assert without_checkov(checks(objects)) == CLEAN
