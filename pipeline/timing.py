@@ -29,6 +29,13 @@ class TimedReporter(ConsoleReporter):
         self._record(task)
         super().add_failure(task, fail_info)
 
+    def complete_run(self):
+        """After doit's own summary: one line with each executed task's seconds (progress a user reads,
+        and the per-step times the fresh-machine evidence keeps)."""
+        super().complete_run()
+        if SECONDS:
+            self.outstream.write("[timing] " + ", ".join(f"{name} {s:.1f} s" for name, s in SECONDS.items()) + "\n")
+
     def _record(self, task) -> None:
         started = self._started.pop(task.name, None)
         if started is not None:

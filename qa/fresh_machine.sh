@@ -67,7 +67,9 @@ for run in $(seq 1 "$RUNS"); do
     secs=$(( $(date +%s) - start ))
     tail_line=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -n 3 | tr '\n' ' ' | tr -d '"\\')
     say "run $run/$RUNS: $step: exit $rc in ${secs}s ${tail_line}"
-    results+=("{\"run\": $run, \"step\": \"$step\", \"command\": \"$cmd\", \"exit\": $rc, \"seconds\": $secs, \"pytest\": \"$tail_line\"}")
+    # per-step times: bootstrap's own and every doit run's [timing] line (one per doit invocation)
+    step_times=$(grep -E '\[bootstrap\].* done in|^\[timing\]' "$log" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ';' | tr -d '"\\')
+    results+=("{\"run\": $run, \"step\": \"$step\", \"command\": \"$cmd\", \"exit\": $rc, \"seconds\": $secs, \"pytest\": \"$tail_line\", \"step_times\": \"$step_times\"}")
     [ "$rc" = 0 ] || overall=1
     write_results
     # keep the log small: the summary lines and the last 200 lines

@@ -128,7 +128,7 @@ fi
 chmod -R a+rX "$SYNAPSE_VENV"  # the rootless QA user runs it
 # --- end Synapse ----------------------------------------------------------------------------------
 if [ "$TESTS" = 0 ]; then
-  say "done (the test-only tools, for nox: bash setup/bootstrap.sh --tests)"
+  say "done in ${SECONDS}s (the test-only tools, for nox: bash setup/bootstrap.sh --tests)"
   exit 0
 fi
 # ===== --tests: what only the unit tests and the full QA tier use ===================================
@@ -172,4 +172,4 @@ elif ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "ok installed
   apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
 fi
 # --- end browser ----------------------------------------------------------------------------------
-say "done"
+say "done in ${SECONDS}s"
