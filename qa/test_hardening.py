@@ -233,7 +233,14 @@ def test_backup_and_restore_of_state(runner, volumes, qa_user, scenario):
         gateway_up(runner, name, volumes, scenario, extra=["--network=none"])
         runner.exec(name, "echo 'mine' > /state/workspace/keep.md")
         proc = qa_user.podman("exec", name, "tar", "-C", "/state", "-czf", "-", ".", stdout_to=backup)
-        assert proc.returncode == 0, proc.stderr
+        scenario.fact("backup_tar_exit", proc.returncode)
+        scenario.fact("backup_tar_stderr", proc.stderr.strip())
+        # GNU tar's exit 1 on --create: the archive is complete, but a file changed while it was read (the
+        # gateway writes its state while running). Only that is accepted; the restore below must still start.
+        changed_only = proc.returncode == 1 and all(
+            line.endswith("file changed as we read it") for line in proc.stderr.strip().splitlines()
+        )
+        assert proc.returncode == 0 or changed_only, proc.stderr
         runner.stop(name, grace=30)
         fresh = Volumes(volumes.root.parent / f"{volumes.root.name}-restored")
         qa_user.run(["podman", "unshare", "rm", "-rf", str(fresh.root)], check=True)
