@@ -14,13 +14,11 @@ import json
 import pytest
 
 from harness import k8s, kubenix
-from harness.kubenix_cases import CHANGED, checks, drifts, expected_changed, planted_copy
+from harness.kubenix_cases import CHANGED, CLEAN, checks, drifts, expected_changed, planted_copy
 from image.nix import check as nix_check
 from image.nix import kubenix as module
 from image.nix import lock as nix_lock
 from image.nix import sources
-
-CLEAN = {"schema_errors": None, "restricted_violations": [], "checkov_failures": []}
 
 
 def not_run_without_tools(call):
