@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from entry import openclaw_nix_probe as probe
+from entry.openclaw_nix_entry import load_contract
 from image.contract import CONTRACT_PATH, PROBE_PATH
 from tests.conftest import SYSTEM_PYTHON, UNPRIVILEGED_UID
 
@@ -67,10 +68,10 @@ def gateway():
 
 
 @pytest.fixture
-def settings(contract, gateway, tmp_path) -> probe.Settings:
+def settings(gateway, tmp_path) -> probe.Settings:
     state = tmp_path / "state"
     state.mkdir()
-    real = probe.Settings.from_contract(contract.raw)
+    real = probe.Settings.from_contract(load_contract(CONTRACT_PATH))
     return replace(real, port=gateway.port, state=str(state), timeout=2.0)
 
 
@@ -88,7 +89,7 @@ def test_the_contract_wires_the_probe_everywhere(contract):
     assert contract.healthcheck["Test"] == ["CMD", command, "healthcheck"]
     assert set(contract.kubernetes["probes"].values()) <= set(probe.LABELS)
     assert contract.kubernetes["probes"]["live"] == "live", "liveness must not depend on /state"
-    assert contract.probe["timeout"] < contract.raw["image"]["healthcheck"]["timeout"]
+    assert contract.probe["timeout"] * 1e9 < contract.healthcheck["Timeout"]
 
 
 @pytest.mark.parametrize("use_tmpfile", [True, False], ids=["O_TMPFILE", "named-then-unlinked"])
