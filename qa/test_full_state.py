@@ -167,8 +167,7 @@ def test_full_state_is_not_healthy_and_recovers(stage, human, runner: Runner, vo
         files_before = state_files(runner, name)
         config_before = runner.exec(name, f"sha256sum {CONTRACT.env['OPENCLAW_CONFIG_PATH']}").stdout.split()[0]
         scenario.fact("state_files_before", len(files_before))
-        assert before["healthcheck"]["rc"] == 0 and before["probe_ready"]["rc"] == 0, before
-        assert before["probe_live"]["rc"] == 0 and before["healthz"] == "200", before
+        assert before["healthcheck"]["rc"] == 0 and before["healthz"] == "200", before
 
         filler = runner.scenario.add(runner.user.podman("exec", "-d", name, "sh", "-c", RUNAWAY))
         assert filler.ok, filler.stderr
@@ -178,8 +177,10 @@ def test_full_state_is_not_healthy_and_recovers(stage, human, runner: Runner, vo
             f"{STATE} full",
         )
         phases["full"] = full = signals(runner, name)
-        # the image's verdicts: unhealthy and not ready, naming /state; the process is still live
+        # the image's verdicts: unhealthy (its HEALTHCHECK) and not ready (the readiness probe's command),
+        # naming /state, where both passed before; the process is still live
         assert full["healthcheck"]["rc"] != 0 and "unhealthy" in full["healthcheck"]["out"], full["healthcheck"]
+        assert before["probe_ready"]["rc"] == 0 and before["probe_live"]["rc"] == 0, before
         assert full["probe_ready"]["rc"] != 0 and STATE in full["probe_ready"]["out"], full["probe_ready"]
         assert full["probe_live"]["rc"] == 0 and full["healthz"] == "200", full
         # what a message sent meanwhile gets, and what the gateway logged (recorded, OpenClaw's behaviour)
