@@ -7,8 +7,8 @@ phases, with real parts (a real Synapse, the real image in rootless podman, the 
 plugin; the one stand-in is the SCRIPTED model of harness/model_server.py in echo mode):
 
 - before: a DM conversation; every signal passes;
-- full: /state is a small tmpfs that a runaway writer inside the container keeps full (it refills any
-  space that appears); the HEALTHCHECK is unhealthy and `ready` fails naming /state, while `live` and
+- full: /state is a small tmpfs that a runaway writer inside the container keeps full (it takes any
+  space that appears within 10 ms); the HEALTHCHECK is unhealthy and `ready` fails naming /state, while `live` and
   /healthz still pass (no restart: it would free nothing); what OpenClaw's /readyz and the gateway do
   with a message sent meanwhile are recorded;
 - freed: the writer stops and its file goes; the HEALTHCHECK and `ready` pass again within a minute;
@@ -50,9 +50,19 @@ STATE = CONTRACT.volumes["state"]["path"]
 STATE_TMPFS_MB = 256
 FILLER = f"{STATE}/qa-filler"
 PID_FILE = "/tmp/qa-filler.pid"
-# A runaway writer: whenever space appears on /state it is taken again, so /state stays full however the
-# gateway frees and writes meanwhile (`cat` stops at ENOSPC; the loop starts it again).
-RUNAWAY = f"echo $$ > {PID_FILE}; while :; do cat /dev/zero >> {FILLER} 2>/dev/null; sleep 0.2; done"
+# A runaway writer: one process appending to a file on /state, retrying every 10 ms after ENOSPC, so any
+# space the gateway frees meanwhile (a file replaced by rename, a journal trimmed) is taken again at once
+# and /state stays full, as when something real keeps writing.
+WRITER = (
+    "import os, time\n"
+    f"fd = os.open({FILLER!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)\n"
+    "while True:\n"
+    "    try:\n"
+    "        os.write(fd, bytes(65536))\n"
+    "    except OSError:\n"
+    "        time.sleep(0.01)\n"
+)
+RUNAWAY = f"echo $$ > {PID_FILE}; exec python3 -c {shlex.quote(WRITER)}"
 NO_REPLY_WHILE_FULL_S = 45  # how long a message sent while full is watched (it may or may not be answered)
 RECOVERY_S = 60  # the HEALTHCHECK passes again within this after space is freed
 PROBE = CONTRACT.probe["command"]
@@ -156,7 +166,7 @@ def test_full_state_is_not_healthy_and_recovers(stage, human, runner: Runner, vo
     logs = f"{volumes.logs}:{CONTRACT.volumes['logs']['path']}"
     extra = ["--pod", POD, "--mount", tmpfs, "-v", logs, "-v", f"{overlay}:{OVERLAY_MOUNT}:ro"]
     scenario.fact("scripted_model", f"harness/model_server.py on 127.0.0.1:{MODEL_PORT} in pod {POD} (stand-in)")
-    scenario.fact("state_volume", f"tmpfs of {STATE_TMPFS_MB} MiB at {STATE}; filled by: {RUNAWAY}")
+    scenario.fact("state_volume", f"tmpfs of {STATE_TMPFS_MB} MiB at {STATE}; kept full by: {RUNAWAY}")
     phases: dict[str, dict] = {}
     try:
         start_gateway(runner, name, None, env, extra, scenario)
