@@ -16,7 +16,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from image import builder
-from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
+from image.contract import CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
@@ -150,7 +150,7 @@ def _nix_image():
     yield {
         "name": "nix",
         "actions": [build_nix],
-        "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(TEMPLATE), str(PINS)],
+        "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(PROBE_PATH), str(TEMPLATE), str(PINS)],
         "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
     }
 
@@ -162,7 +162,8 @@ def _parity_image():
     ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
-        deps = [*code] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
+        app = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE)]
+        deps = [*code] + (app if name == "app" else [])
         deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
         yield {
             "name": name,

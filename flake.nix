@@ -51,6 +51,7 @@
           }) contract.openclaw.plugins
         );
         entry = ./entry/openclaw_nix_entry.py;
+        probe = ./entry/openclaw_nix_probe.py;
         template = ./template + "/${contract.openclaw.config_template}";
         contractFile = ./image/contract.toml;
         # Every spec in image/patches, in name order, as the parity builder applies them.

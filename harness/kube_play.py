@@ -29,9 +29,9 @@ import json
 from dataclasses import dataclass, field
 
 NOT_EXPRESSED = {
-    "probes": "startup/readiness probes are not run; the livenessProbe becomes a container healthcheck "
-    "`curl -f http://localhost:0/healthz` (the port named, not numbered, is not resolved: it could never "
-    "pass) that nothing schedules without systemd: the scenario polls /healthz and /readyz itself",
+    "probes": "startup/readiness probes are not run (the scenario runs their exec commands with podman exec); "
+    "the livenessProbe becomes the container's healthcheck (`CMD-SHELL <its command> || exit 1`), which nothing "
+    "schedules without systemd: the scenario runs it with `podman healthcheck run`",
     "ConfigMap volumes": "a ConfigMap becomes a podman volume that `kube down` leaves behind (removed by the scenario)",
     "fsGroup": "not applied: the volumes are writable because the image's mount points are mode 1777 and a "
     "new podman volume copies the mount point's mode",

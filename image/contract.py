@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT_PATH = REPO / "image" / "contract.toml"
 TEMPLATE_DIR = REPO / "template"
 ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
+# The health probe both builders install beside the entrypoint, on PATH as [probe].command.
+PROBE_PATH = REPO / "entry" / "openclaw_nix_probe.py"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ class Contract:
             "ExposedPorts": self.exposed_ports,
             "Healthcheck": self.healthcheck,
         }
+
+    @property
+    def probe(self) -> dict:
+        """The probe command's name, the HTTP paths it asks, its time budget and /state write size."""
+        return dict(self.raw["probe"])
 
     @property
     def passwd(self) -> dict[str, str]:

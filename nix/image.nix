@@ -7,7 +7,7 @@
 # package put into `contents` spreads its top-level dirs over the root: a plugin root would put
 # package.json, dist/ and node_modules/ at /, where node resolves modules for every process. So
 # `contents` holds only trees made here for the root, nothing else:
-#   app       ${app_dir}: entrypoint, contract, template (copies)
+#   app       ${app_dir}: entrypoint, health probe, contract, template (copies)
 #   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root (and
 #             beside it the package's npm integrity, a file),
 #             passwd.nss_wrapper -> nixpkgs' libnss_wrapper.so, SSL_CERT_FILE -> cacert's bundle
@@ -32,6 +32,7 @@
   plugins, # { matrix = <openclaw-runtime-plugin-matrix>; ... } keyed by plugin id
   contract, # builtins.fromTOML of image/contract.toml
   entry, # entry/openclaw_nix_entry.py
+  probe, # entry/openclaw_nix_probe.py: the HEALTHCHECK's and the Kubernetes probes' command
   template, # template/openclaw.json5
   contractFile, # image/contract.toml itself (the entrypoint reads it at start)
   patches, # image/patches/*.toml: find/replace fixes of the pinned gateway (docs/patches.md)
@@ -43,6 +44,11 @@ let
   appDir = image.app_dir;
   # The entrypoint's own name: the last word of the image entrypoint (after the init).
   entrypointName = builtins.elemAt image.entrypoint (builtins.length image.entrypoint - 1);
+  # The scripts on PATH by their contract names, each a copy in app_dir: name on PATH -> file name there.
+  scripts = {
+    ${entrypointName} = "openclaw_nix_entry.py";
+    ${contract.probe.command} = "openclaw_nix_probe.py";
+  };
   # "/opt/openclaw-nix/lib/x.so" -> "opt": the image-root entry a path lives under.
   topOf = path: builtins.head (builtins.filter (s: builtins.isString s && s != "") (builtins.split "/" path));
   # What a tree made here puts at the image root (read by the offline check's stub streamLayeredImage).
@@ -122,13 +128,14 @@ let
     ++ toolchain
   );
 
-  # The entrypoint, contract and template at app_dir.
+  # The entrypoint, the health probe, contract and template at app_dir.
   app = pkgs.runCommand "openclaw-nix-app" { passthru.rootEntries = rootDirs [ appDir ]; } ''
     mkdir -p $out${appDir}
     cp ${entry} $out${appDir}/openclaw_nix_entry.py
+    cp ${probe} $out${appDir}/openclaw_nix_probe.py
     cp ${contractFile} $out${appDir}/contract.toml
     cp ${template} $out${appDir}/${contract.openclaw.config_template}
-    chmod 0755 $out${appDir}/openclaw_nix_entry.py
+    chmod 0755 $out${appDir}/openclaw_nix_entry.py $out${appDir}/openclaw_nix_probe.py
   '';
 
   # Symlinks at the contract's paths. The plugin roots sit at the path the template loads them from
@@ -159,18 +166,24 @@ let
     )
   );
 
-  binDirs = pkgs.runCommand "openclaw-nix-bin" { passthru.rootEntries = rootDirs [ "/bin" "/usr/bin" ]; } ''
-    mkdir -p $out/bin $out/usr/bin
-    for pkg in ${builtins.concatStringsSep " " (map toString onPath)}; do
-      if [ ! -d "$pkg/bin" ]; then echo "$pkg has no bin/" >&2; exit 1; fi
-      for exe in "$pkg"/bin/*; do
-        ln -s "$exe" "$out/bin/"
-        ln -s "$exe" "$out/usr/bin/"
+  binDirs = pkgs.runCommand "openclaw-nix-bin" { passthru.rootEntries = rootDirs [ "/bin" "/usr/bin" ]; } (
+    ''
+      mkdir -p $out/bin $out/usr/bin
+      for pkg in ${builtins.concatStringsSep " " (map toString onPath)}; do
+        if [ ! -d "$pkg/bin" ]; then echo "$pkg has no bin/" >&2; exit 1; fi
+        for exe in "$pkg"/bin/*; do
+          ln -s "$exe" "$out/bin/"
+          ln -s "$exe" "$out/usr/bin/"
+        done
       done
-    done
-    ln -s ${app}${appDir}/openclaw_nix_entry.py $out/bin/${entrypointName}
-    ln -s ${app}${appDir}/openclaw_nix_entry.py $out/usr/bin/${entrypointName}
-  '';
+    ''
+    + builtins.concatStringsSep "" (
+      map (name: ''
+        ln -s ${app}${appDir}/${scripts.${name}} $out/bin/${name}
+        ln -s ${app}${appDir}/${scripts.${name}} $out/usr/bin/${name}
+      '') (builtins.attrNames scripts)
+    )
+  );
 
   contents = [
     app

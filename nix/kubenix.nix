@@ -3,7 +3,7 @@
 # few settings a deployment changes as options under `openclaw-nix`. With the defaults the objects are
 # those of `kubectl kustomize deploy/k8s` (tests/test_kubenix.py compares them field by field).
 #
-# Ports, volume names and paths, probe paths, uid/gid/fsGroup, the grace period and the restricted
+# Ports, volume names and paths, probe commands, uid/gid/fsGroup, the grace period and the restricted
 # security context come from image/contract.toml, as nix/image.nix reads it: nothing of the image's
 # contract is written here. The shipped overlay is deploy/k8s's own file.
 #
@@ -90,7 +90,8 @@ let
     data = overlayData;
   };
 
-  httpProbe = path: extra: { httpGet = { inherit path; port = kube.port_name; }; } // extra;
+  # The image's probe command in a mode of [kubernetes.probes] (exec probes: see the contract's [probe]).
+  execProbe = mode: extra: { exec.command = [ contract.probe.command mode ]; } // extra;
   claim = v: {
     metadata = {
       name = v;
@@ -306,16 +307,17 @@ in
                       }
                     ];
                     securityContext = kube.container_security_context;
-                    startupProbe = httpProbe kube.probes.live {
+                    startupProbe = execProbe kube.probes.startup {
                       periodSeconds = 5;
+                      timeoutSeconds = 5;
                       failureThreshold = 36;
                     };
-                    livenessProbe = httpProbe kube.probes.live {
+                    livenessProbe = execProbe kube.probes.live {
                       periodSeconds = 20;
                       timeoutSeconds = 5;
                       failureThreshold = 3;
                     };
-                    readinessProbe = httpProbe kube.probes.ready {
+                    readinessProbe = execProbe kube.probes.ready {
                       periodSeconds = 10;
                       timeoutSeconds = 5;
                       failureThreshold = 3;

@@ -65,11 +65,26 @@ def probe(user, scenario, container: str) -> dict[str, str]:
 
 
 def live_and_ready(port: int, scenario, label: str) -> None:
-    health = poll(lambda: (r := get(port, KUBE["probes"]["live"])) and r[0] == 200 and r, 180, f"{label}: /healthz")
-    ready = poll(lambda: (r := get(port, KUBE["probes"]["ready"])) and r[0] == 200 and r, 120, f"{label}: /readyz")
+    probe = CONTRACT.probe
+    health = poll(lambda: (r := get(port, probe["live_path"])) and r[0] == 200 and r, 180, f"{label}: /healthz")
+    ready = poll(lambda: (r := get(port, probe["ready_path"])) and r[0] == 200 and r, 120, f"{label}: /readyz")
     scenario.fact(f"{label}_healthz", health[1])
     scenario.fact(f"{label}_readyz", {k: ready[1].get(k) for k in ("ready", "failing")})
     assert ready[1].get("ready") is True
+
+
+def pod_probes(user, scenario, play: kube_play.Play, container: str) -> dict[str, list]:
+    """Each probe of the pod spec, run as Kubernetes would: podman 4.3 made the livenessProbe the container's
+    healthcheck (`podman healthcheck run`, nothing schedules it without systemd); the startup and readiness
+    probes it does not run, so their exec commands run through `podman exec`. Name -> [exit code, output]."""
+    (pod,) = [d for d in play.pod if d["kind"] == "Pod"]
+    spec = next(c for c in pod["spec"]["containers"] if play.container(c["name"]) == container)
+    seen = {"livenessProbe (podman healthcheck)": user.podman("healthcheck", "run", container, timeout=60)}
+    for name in ("startupProbe", "readinessProbe"):
+        seen[name] = user.podman("exec", container, *spec[name]["exec"]["command"], timeout=60)
+    for result in seen.values():
+        scenario.add(result)
+    return {name: [r.returncode, (r.stdout + r.stderr).strip()] for name, r in seen.items()}
 
 
 def pod_spec_objects(image_ref: str, scenario) -> list[dict]:
@@ -136,6 +151,9 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
         first = scenario.add(qa_user.podman("kube", "play", str(pod), timeout=300))
         assert first.ok, first.stderr
         live_and_ready(port, scenario, "first")
+        probes = pod_probes(qa_user, scenario, play, container)
+        scenario.fact("probes", probes)
+        assert all(code == 0 for code, _ in probes.values()), probes
 
         seen = probe(qa_user, scenario, container)
         for key, value in seen.items():
@@ -185,5 +203,7 @@ def test_kube_play_runs_the_kubenix_pod_spec(qa_user, image, scenario):
         assert scenario.add(qa_user.podman("kube", "down", str(pod), timeout=400)).ok
         healthcheck = inspect["Config"].get("Healthcheck") or {}
         scenario.notes.append(f"podman's healthcheck from the livenessProbe: {healthcheck.get('Test')}")
+        liveness = f"{CONTRACT.probe['command']} {KUBE['probes']['live']}"
+        assert liveness in " ".join(healthcheck.get("Test") or []), healthcheck
     finally:
         clean()

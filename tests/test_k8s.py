@@ -93,8 +93,10 @@ def test_mounts_port_and_env_match_the_contract(docs, contract):
     assert container["envFrom"] == [{"secretRef": {"name": "openclaw-nix-env"}}]
     assert "env" not in container, "the image carries the contract's env; the manifest adds only the Secret"
     probes = contract.kubernetes["probes"]
-    for probe, path in [("startupProbe", "live"), ("livenessProbe", "live"), ("readinessProbe", "ready")]:
-        assert container[probe]["httpGet"] == {"path": probes[path], "port": contract.kubernetes["port_name"]}
+    for probe, mode in [("startupProbe", "startup"), ("livenessProbe", "live"), ("readinessProbe", "ready")]:
+        assert container[probe]["exec"] == {"command": [contract.probe["command"], probes[mode]]}, probe
+        # the probe ends within its own budget, before Kubernetes gives up on it
+        assert container[probe]["timeoutSeconds"] > contract.probe["timeout"], probe
     assert container["ports"][0]["name"] == svc["spec"]["ports"][0]["targetPort"] == contract.kubernetes["port_name"]
     assert spec["terminationGracePeriodSeconds"] == contract.kubernetes["termination_grace_seconds"] >= 315 + 10
 

@@ -251,3 +251,10 @@ def test_without_the_kubenix_sources_the_other_checks_still_run(tmp_path, monkey
     flake = broken_copy(tmp_path / "flake", "nix/image.nix", "Cmd = image.cmd;", 'Cmd = image.cmd;\n    User = "1000";')
     found = nix_check.flake_check_problems(flake)
     assert len(found) == 1 and "check image-contract" in found[0], found
+
+
+def test_probe_missing_from_path_is_caught(tmp_path):
+    """The HEALTHCHECK and the Kubernetes probes run the probe command: an image without it on PATH fails."""
+    flake = broken_copy(tmp_path, "nix/image.nix", '    ${contract.probe.command} = "openclaw_nix_probe.py";\n', "")
+    found = nix_check.problems(flake)
+    assert "openclaw-nix-probe is not on PATH" in found, found

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from image.config_check import config_mismatches
-from image.contract import Contract
+from image.contract import ENTRY_PATH, PROBE_PATH, Contract
 from image.nix import sources
 from image.nix.lock import NIX, nix_openclaw_node, root_inputs
 from image.paths import REPO
@@ -235,9 +235,10 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
     for path, target in links.items():
         expect(f"ln -s {target} $out{path}" in script, f"no layer links {path} -> {target}")
     app = next((s for s in scripts if "openclaw_nix_entry.py" in s), "")
-    for needed in ("openclaw_nix_entry.py", "contract.toml", contract.template_path.name):
+    for needed in (ENTRY_PATH.name, PROBE_PATH.name, "contract.toml", contract.template_path.name):
         expect(needed in app, f"the app layer does not install {needed}")
-    expect(f"$out/bin/{contract.entrypoint[-1]}" in script, f"{contract.entrypoint[-1]} is not on PATH")
+    for command, file in ((contract.entrypoint[-1], ENTRY_PATH.name), (contract.probe["command"], PROBE_PATH.name)):
+        expect(f"{contract.app_dir}/{file} $out/bin/{command}" in script, f"{command} is not on PATH")
     for path in contract.mount_points:
         expect(f".{path}" in args["extraCommands"], f"{path} is not created")
     expect("chmod 1777" in args["extraCommands"], "mount points are not 1777")

@@ -8,7 +8,7 @@ rebuilds only the small `app` layer:
   plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>,
             each with its tarball's pinned integrity beside it (contract: plugin_integrity_suffix)
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
-  app       entrypoint, contract, template, the /config /state /logs mount points
+  app       entrypoint, health probe, contract, template, the /config /state /logs mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from image.archive import image_config, write_docker_archive
-from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
+from image.contract import CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
@@ -126,13 +126,14 @@ def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
     root = fresh(WORK / "stage-app")
     app = root / contract.app_dir.lstrip("/")
     app.mkdir(parents=True)
-    shutil.copy2(ENTRY_PATH, app / ENTRY_PATH.name)
-    (app / ENTRY_PATH.name).chmod(0o755)
     shutil.copy2(CONTRACT_PATH, app / "contract.toml")
     shutil.copy2(contract.template_path, app / contract.template_path.name)
-    entry_name = contract.entrypoint[-1]
     (root / "usr/local/bin").mkdir(parents=True)
-    (root / "usr/local/bin" / entry_name).symlink_to(f"{contract.app_dir}/{ENTRY_PATH.name}")
+    # the entrypoint and the health probe, each on PATH by its contract name
+    for script, command in ((ENTRY_PATH, contract.entrypoint[-1]), (PROBE_PATH, contract.probe["command"])):
+        shutil.copy2(script, app / script.name)
+        (app / script.name).chmod(0o755)
+        (root / "usr/local/bin" / command).symlink_to(f"{contract.app_dir}/{script.name}")
     nss = root / contract.nss_wrapper.lstrip("/")
     nss.parent.mkdir(parents=True, exist_ok=True)
     nss.symlink_to(debian.NSS_WRAPPER_LIB)
