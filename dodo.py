@@ -118,8 +118,9 @@ def _layer_inputs(name: str) -> dict:
     npm = {p.name: (p.version, p.integrity) for p in SOURCES.npm}
     runtime = {k: npm[p.name] for k, p in (("node", SOURCES.one("node")), ("npm", SOURCES.one("npm")))}
     return {
-        "base": {"debian": SOURCES.debian},
-        "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)},
+        "base": {"debian": SOURCES.debian, "link_duplicates": SOURCES.prune.get("link_duplicates", False)},
+        "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)}
+        | {"package_files": SOURCES.prune.get("package_files", {})},
         "openclaw": {
             **runtime,
             "openclaw": npm[SOURCES.one("openclaw").name],
