@@ -135,6 +135,9 @@ def performance(c: Contract) -> str:
                 f"(ratio {size['ratio_base_trimmed_to_untrimmed']}).",
             ]
         out.append("")
+    largest = _bench("largest_paths")
+    if largest:
+        out += largest_paths_table(largest)
     if pipe:
         out += ["| doit build chain | seconds | ratio to clean build | what ran |", "|---|---|---|---|"]
         for case, r in pipe.items():
@@ -145,6 +148,22 @@ def performance(c: Contract) -> str:
                 f"{', '.join(r['ran']) or '(nothing)'}{extra} |"
             )
     return "\n".join(out).strip() or "Not measured yet: run `.venv/bin/nox -s bench`."
+
+
+def largest_paths_table(report: dict) -> list[str]:
+    """bench/largest_paths.py: the image's largest files and what each is for."""
+    goal = "met" if report["within_goal"] else "not met"
+    size, limit = report["image_bytes"] / 1e6, report["goal_bytes"] / 1e6
+    out = [
+        f"| the {len(report['largest'])} largest files ({report['builder']} image, {size:.0f} MB; "
+        f"goal ≤ {limit:.0f} MB: {goal}) | size | layer | what it is for |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| `{row['path']}` | {row['bytes'] / 1e6:.1f} MB | {row['layer']} | {row['purpose'] or 'not described'} |"
+        for row in report["largest"]
+    ]
+    return [*out, ""]
 
 
 def vs_official_table(vs: dict) -> list[str]:
