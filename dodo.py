@@ -147,7 +147,7 @@ def _nix_image():
         nix_build.build().write(CURRENT_IMAGE)
 
     nix_files = [str(p) for p in [REPO / "flake.nix", REPO / "flake.lock", *sorted((REPO / "nix").rglob("*.nix"))]]
-    nix_files += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())]
+    nix_files += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs()), str(SOURCES_PATH)]
     yield {
         "name": "nix",
         "actions": [build_nix],
