@@ -6,7 +6,7 @@ import io
 import json
 import tarfile
 
-from bench.largest_paths import image_files, largest, purpose
+from image.contents import image_files, largest, purpose
 from image.paths import EVIDENCE
 from pipeline.docs import largest_paths_table
 
@@ -62,7 +62,7 @@ def test_table_says_when_a_path_is_not_described():
 
 def test_archive_layers_are_read_in_manifest_order(tmp_path):
     """The docker-archive's manifest decides the order, not the order of the members in the archive."""
-    from bench.largest_paths import archive_layers
+    from image.contents import archive_layers
 
     def layer_bytes(name: str, size: int) -> bytes:
         buf = io.BytesIO()
