@@ -118,8 +118,9 @@ def _layer_inputs(name: str) -> dict:
     npm = {p.name: (p.version, p.integrity) for p in SOURCES.npm}
     runtime = {k: npm[p.name] for k, p in (("node", SOURCES.one("node")), ("npm", SOURCES.one("npm")))}
     return {
-        "base": {"debian": SOURCES.debian},
-        "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)},
+        "base": {"debian": SOURCES.debian, "link_duplicates": SOURCES.prune.get("link_duplicates", False)},
+        "node": {**runtime, "strip_node": SOURCES.prune.get("strip_node", False)}
+        | {"package_files": SOURCES.prune.get("package_files", {})},
         "openclaw": {
             **runtime,
             "openclaw": npm[SOURCES.one("openclaw").name],
@@ -146,7 +147,7 @@ def _nix_image():
         nix_build.build().write(CURRENT_IMAGE)
 
     nix_files = [str(p) for p in [REPO / "flake.nix", REPO / "flake.lock", *sorted((REPO / "nix").rglob("*.nix"))]]
-    nix_files += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())]
+    nix_files += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs()), str(SOURCES_PATH)]
     yield {
         "name": "nix",
         "actions": [build_nix],

@@ -65,6 +65,8 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "bench/stop.py")
     session.run(PY, "bench/vs_official.py")
     session.run(PY, "bench/size.py")
+    session.run(PY, "bench/largest_paths.py")
+    session.run(PY, "bench/package_shares.py")
     session.run(PY, "bench/chain.py")
     session.run(PY, "bench/edit_loop.py")
     session.run(PY, "-m", "pipeline.docs")

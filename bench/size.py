@@ -38,13 +38,14 @@ def gzip_size(path: Path) -> int:
     return total + len(compressor.flush())
 
 
-def rootfs_layer_sizes(label: str, packages: list[str], excludes: list[str]) -> dict[str, int]:
-    """Uncompressed and gzip size of a Debian rootfs (cached in the work dir) written as a layer."""
+def rootfs_layer_sizes(label: str, packages: list[str], excludes: list[str], links: bool = False) -> dict[str, int]:
+    """Uncompressed and gzip size of a Debian rootfs (cached in the work dir) written as a layer; with `links`,
+    duplicate files stored as hardlinks, as the image's base layer is."""
     deb = Sources.load().debian
     rootfs = debian.build_rootfs(deb, packages, excludes, WORK, label, source_date_epoch())
     layer = WORK / f"{label}.layer.tar"
     try:
-        write_layer(tar_entries(rootfs), layer, source_date_epoch())
+        write_layer(tar_entries(rootfs, link_duplicates=links), layer, source_date_epoch())
         return {"bytes": layer.stat().st_size, "gzip_bytes": gzip_size(layer)}
     finally:
         layer.unlink(missing_ok=True)
@@ -68,7 +69,8 @@ def main() -> int:
     deb = Sources.load().debian
     minbase_sizes = rootfs_layer_sizes("bench-minbase", ["ca-certificates"], deb["dpkg_excludes"])
     # the same base without dpkg_excludes_unused: what trimming the GPU/display stack saves
-    untrimmed = rootfs_layer_sizes("bench-untrimmed-base", deb["packages"], deb["dpkg_excludes"])
+    links = Sources.load().prune.get("link_duplicates", False)
+    untrimmed = rootfs_layer_sizes("bench-untrimmed-base", deb["packages"], deb["dpkg_excludes"], links)
     total = {k: sum(v[k] for v in layers.values()) for k in ("bytes", "gzip_bytes")}
     baseline = {k: minbase_sizes[k] + layers["node"][k] + layers["openclaw"][k] for k in total}
     toolchain = {k: layers["base"][k] - minbase_sizes[k] + layers["tools"][k] for k in total}

@@ -129,9 +129,31 @@ def tree_entries(root: Path, extra_dirs: Iterable[str] = ()) -> Iterator[tuple[t
         # sockets, fifos and device nodes never belong in a layer
 
 
-def tar_entries(source: Path) -> Iterator[tuple[tarfile.TarInfo, object]]:
+def duplicate_files(source: Path) -> dict[str, str]:
+    """Regular files of a tar whose bytes and mode equal an earlier file's: {name: that earlier name}. Debian ships
+    some files twice rather than hardlinked (git and scalar in both /usr/bin and /usr/lib/git-core, one
+    copyright text per library package, perl's Unicode tables in perl-base and perl-modules): ~13 MB."""
+    first: dict[tuple[int, int, str], str] = {}
+    duplicates = {}
+    with tarfile.open(source) as tar:
+        for member in tar:
+            if not member.isreg() or member.size == 0:
+                continue
+            digest = hashlib.sha256()
+            with tar.extractfile(member) as fh:  # type: ignore[union-attr]
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            name = clean_name(member.name)
+            duplicates[name] = first.setdefault((member.size, member.mode, digest.hexdigest()), name)
+    return {name: target for name, target in duplicates.items() if name != target}
+
+
+def tar_entries(source: Path, link_duplicates: bool = False) -> Iterator[tuple[tarfile.TarInfo, object]]:
     """Entries of an existing rootfs tar (mmdebstrap's, already in a reproducible order), minus
-    device nodes and fifos. Its hardlinks (git's ~100 builtins) are kept: expanding them costs 300 MB."""
+    device nodes and fifos. Its hardlinks (git's ~100 builtins) are kept: expanding them costs 300 MB.
+    With `link_duplicates`, a file whose bytes equal an earlier one's becomes a hardlink to it: the same
+    bytes under every name, stored once (the files are root-owned and nothing rewrites them in place)."""
+    links = duplicate_files(source) if link_duplicates else {}
     with tarfile.open(source) as tar:
         for member in tar:
             if member.ischr() or member.isblk() or member.isfifo() or clean_name(member.name) == "":
@@ -139,4 +161,9 @@ def tar_entries(source: Path) -> Iterator[tuple[tarfile.TarInfo, object]]:
             info = copy.copy(member)  # _normalise mutates; keep the archive's index intact
             if member.islnk():
                 info.linkname = clean_name(member.linkname)
+            elif clean_name(member.name) in links:
+                info.type, info.size = tarfile.LNKTYPE, 0
+                info.linkname = links[clean_name(member.name)]
+                yield info, None
+                continue
             yield info, tar.extractfile(member) if member.isreg() else None

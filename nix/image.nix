@@ -37,6 +37,7 @@
   contractFile, # image/contract.toml itself (the entrypoint reads it at start)
   patches, # image/patches/*.toml: find/replace fixes of the pinned gateway (docs/patches.md)
   patchApplier, # image/patches/apply.py: the parity builder's applier, run here as a script
+  packageFiles ? { }, # image/parity/sources.toml [prune.package_files]: { <npm package> = [ <path in it> ]; }
   revision ? "unknown",
 }:
 let
@@ -87,6 +88,26 @@ let
     else
       plugin;
   pluginsPatched = builtins.mapAttrs (_id: withPatchedPeer) plugins;
+  # The files of named npm packages that nothing reads (sources.toml [prune.package_files], with the reason for
+  # each), removed from each plugin root after nix-openclaw's install as the parity builder removes them:
+  # wherever the package sits below node_modules (npm's tree or pnpm's .pnpm store; symlinks to it skipped).
+  quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+  prunePackageFiles = builtins.concatStringsSep "" (
+    map (name: ''
+      find "$out" -type d -path ${quote "*/node_modules/${name}"} | while IFS= read -r pkg; do
+        for rel in ${builtins.concatStringsSep " " (map quote packageFiles.${name})}; do rm -rf "$pkg/$rel"; done
+      done
+    '') (builtins.attrNames packageFiles)
+  );
+  withPrunedFiles =
+    plugin:
+    if packageFiles == { } then
+      plugin
+    else
+      plugin.overrideAttrs (old: {
+        postFixup = (old.postFixup or "") + "\n" + prunePackageFiles;
+      });
+  pluginsInImage = builtins.mapAttrs (_id: withPrunedFiles) pluginsPatched;
   python = pkgs.python3.withPackages (ps: [
     ps.pip
     ps.requests
@@ -145,7 +166,7 @@ let
     builtins.listToAttrs (
       map (id: {
         name = "${image.plugins_dir}/${id}";
-        value = "${pluginsPatched.${id}}";
+        value = "${pluginsInImage.${id}}";
       }) contract.openclaw.plugins
     )
     // {
@@ -252,7 +273,7 @@ pkgs.dockerTools.streamLayeredImage {
     rootLinks = links;
     # For the offline check: the gateway and plugins the image uses, and the patch files they carry.
     gateway = gatewayPatched;
-    plugins = pluginsPatched;
+    plugins = pluginsInImage;
     gatewayPatches = map toString patches;
     inherit revision;
   };

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from image.contract import Contract
+from image.package_shares import BASE
 from image.paths import EVIDENCE, REPO
 from plumbing.files import read_json
 
@@ -135,6 +136,12 @@ def performance(c: Contract) -> str:
                 f"(ratio {size['ratio_base_trimmed_to_untrimmed']}).",
             ]
         out.append("")
+    largest = _bench("largest_paths")
+    if largest:
+        out += largest_paths_table(largest)
+    shares = _bench("package_shares")
+    if shares:
+        out += package_shares_table(shares)
     if pipe:
         out += ["| doit build chain | seconds | ratio to clean build | what ran |", "|---|---|---|---|"]
         for case, r in pipe.items():
@@ -145,6 +152,46 @@ def performance(c: Contract) -> str:
                 f"{', '.join(r['ran']) or '(nothing)'}{extra} |"
             )
     return "\n".join(out).strip() or "Not measured yet: run `.venv/bin/nox -s bench`."
+
+
+def largest_paths_table(report: dict) -> list[str]:
+    """bench/largest_paths.py: the image's largest files and what each is for."""
+    goal = "met" if report["within_goal"] else "not met"
+    size, limit = report["image_bytes"] / 1e6, report["goal_bytes"] / 1e6
+    out = [
+        f"| the {len(report['largest'])} largest files ({report['builder']} image, {size:.0f} MB; "
+        f"goal ≤ {limit:.0f} MB: {goal}) | size | layer | what it is for |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| `{row['path']}` | {row['bytes'] / 1e6:.1f} MB | {row['layer']} | {row['purpose'] or 'not described'} |"
+        for row in report["largest"]
+    ]
+    return [*out, ""]
+
+
+def package_shares_table(report: dict) -> list[str]:
+    """bench/package_shares.py: the Debian packages each top-level package alone brings, in file bytes."""
+    out = [
+        f"| Debian package asked for ({report['builder']} image) | bytes it alone brings | packages "
+        "| largest of them |",
+        "|---|---|---|---|",
+    ]
+    for root, row in report["roots"].items():
+        top = ", ".join(f"`{r['package']}` {r['bytes'] / 1e6:.1f} MB" for r in row["largest"][:3])
+        name = "the base system" if root == BASE else f"`{root}`"
+        out.append(f"| {name} | {row['bytes'] / 1e6:.1f} MB | {len(row['packages'])} | {top} |")
+    shared = report["shared"]
+    out += [
+        f"| reached from two or more | {shared['bytes'] / 1e6:.1f} MB | {shared['packages']} | |",
+        "",
+        f"Files of Debian packages: {report['dpkg_bytes'] / 1e6:.0f} MB of the {report['image_bytes'] / 1e6:.0f} MB "
+        "image. A package's share is what its Depends/Pre-Depends closure holds that no other package asked for "
+        "(nor the base system) reaches, measured as the files present in the image (`bench/package_shares.py`); "
+        "0 means every package it needs is needed by another too.",
+        "",
+    ]
+    return out
 
 
 def vs_official_table(vs: dict) -> list[str]:

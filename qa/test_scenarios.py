@@ -264,6 +264,34 @@ def test_runtime_pip_install_persists(runner, volumes, scenario):
     assert "/state/python/" in again.stdout
 
 
+TRIMMED_TOOLS_SCRIPT = r"""
+cd /tmp && rm -rf g && mkdir g && cd g
+git init -q --bare remote.git && git clone -q remote.git work 2>&1
+git -C work -c user.name=qa -c user.email=qa@invalid commit -q --allow-empty -m pushed-and-cloned
+git -C work push -q origin HEAD:main 2>&1 && git clone -q --branch main remote.git again && git -C again log --format=%s
+echo ---; git ls-remote https://127.0.0.1:9/x.git 2>&1
+echo ---; ffmpeg -hide_banner -loglevel error -f lavfi -i flite=text=hello:voice=slt -t 1 -f null - && echo flite=ok
+echo ---; printf abc | shasum -a 256
+echo ---; perl -MEncode -MJSON::PP -e 'print JSON::PP->new->ascii->encode([Encode::decode("UTF-8", "\xc3\xa9")]), "\n"'
+"""
+
+
+def test_trimmed_image_keeps_what_the_toolchain_uses(runner, scenario):
+    """What the size trims (sources.toml) sit next to keeps working: git pushes and clones and reaches its https
+    transport (only the server programs are gone), ffmpeg's flite filter speaks with a kept voice, and perl
+    loads XS and pure-perl modules (shasum's Digest::SHA, Encode, JSON::PP) without its shared library."""
+    result = runner.sh(TRIMMED_TOOLS_SCRIPT, extra=["--network=none"])
+    parts = [part.strip() for part in result.stdout.split("---")]
+    scenario.fact("outputs", parts)
+    assert result.ok and len(parts) == 5, result.stderr
+    clone, https, flite, shasum, perl = parts
+    assert clone.splitlines()[-1] == "pushed-and-cloned"
+    assert "unable to access" in https and "is not a git command" not in https
+    assert flite == "flite=ok"
+    assert shasum.startswith("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert perl == '["\\u00e9"]', perl
+
+
 def test_bad_input_missing_token_refuses(runner, volumes, scenario):
     """Missing OPENCLAW_GATEWAY_TOKEN: the container stops with one clear line, /state untouched."""
     runner.sh("echo precious > /state/workspace/keep.txt", volumes=volumes)

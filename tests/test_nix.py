@@ -21,6 +21,7 @@ from plumbing.files import edited_copy
 
 pytestmark = pytest.mark.nix
 FLAKE_FILES = [
+    "image/parity/sources.toml",
     "flake.nix",
     "flake.lock",
     "nix",
@@ -180,6 +181,35 @@ def test_plugin_linking_the_unpatched_gateway_is_caught(tmp_path):
     flake = broken_copy(tmp_path, "nix/image.nix", repointed, "pluginsPatched = plugins;")
     found = nix_check.patch_problems(flake)
     assert any(p.startswith("plugins link an unpatched openclaw peer") for p in found), found
+
+
+def test_plugins_without_the_package_file_prune_are_caught(tmp_path):
+    flake = broken_copy(tmp_path, "flake.nix", ".prune.package_files or { }", ".prune.nothing or { }")
+    found = nix_check.prune_problems(flake)
+    assert any(p.startswith("plugin whatsapp keeps the files sources.toml prunes") for p in found), found
+
+
+def test_plugin_prune_script_removes_the_named_files_wherever_the_package_sits(tmp_path):
+    """The postFixup the flake gives each plugin, run on a plugin tree: npm's and pnpm's layouts lose the
+    files sources.toml names; the package's code, other packages and a symlinked copy's target stay."""
+    scripts = nix_check.plugin_post_fixups(REPO)
+    out = tmp_path / "out"
+    files = [
+        "node_modules/node-wav/index.js",
+        "node_modules/node-wav/x.json",
+        "node_modules/node-wav/tests/test.js",
+        "node_modules/.pnpm/node-wav@0.0.2/node_modules/node-wav/file.wav",
+        "node_modules/other/x.json",
+        "outside/x.json",
+    ]
+    for name in files:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    (out / "node_modules/linked").mkdir()
+    (out / "node_modules/linked/node-wav").symlink_to("../../outside")
+    subprocess.run(["bash", "-euc", scripts["whatsapp"]], env={"out": str(out), "PATH": "/usr/bin:/bin"}, check=True)
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    assert left == ["node_modules/node-wav/index.js", "node_modules/other/x.json", "outside/x.json"]
 
 
 def test_image_root_matches_the_contract():

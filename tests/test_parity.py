@@ -254,6 +254,66 @@ def test_dependency_docs_and_sources_pruned_own_files_and_ts_entries_kept(tmp_pa
     ]
 
 
+def test_duplicate_files_of_a_rootfs_tar_become_hardlinks(tmp_path):
+    """Equal bytes and mode: stored once, the later name a hardlink to the first; a file that differs in
+    content or mode, an empty file and the archive's own hardlinks stay as they were."""
+    from image.layers import tar_entries
+
+    root = tmp_path / "root"
+    files = {"usr/bin/git": (b"ELF git", 0o755), "usr/lib/git-core/git": (b"ELF git", 0o755),
+             "usr/share/a/copyright": (b"GPL", 0o644), "usr/share/b/copyright": (b"GPL", 0o644),
+             "usr/share/c/copyright": (b"GPL", 0o755), "usr/share/d/copyright": (b"MIT", 0o644),
+             "etc/empty1": (b"", 0o644), "etc/empty2": (b"", 0o644)}  # fmt: skip
+    for name, (data, mode) in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data * 4096)
+        (root / name).chmod(mode)
+    os.link(root / "usr/share/d/copyright", root / "usr/share/d/LICENSE")
+    source = tmp_path / "rootfs.tar"
+    with tarfile.open(source, "w") as tar:
+        tar.add(root, arcname=".", filter=lambda i: i)
+    linked = write_layer(tar_entries(source, link_duplicates=True), tmp_path / "linked.tar", 1000)
+    plain = write_layer(tar_entries(source), tmp_path / "plain.tar", 1000)
+    with tarfile.open(linked.path) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.islnk()}
+        extracted = tmp_path / "out"
+        tar.extractall(extracted, filter="tar")
+    pairs = {frozenset(pair) for pair in links.items()}
+    assert pairs == {frozenset({"usr/lib/git-core/git", "usr/bin/git"}),
+                     frozenset({"usr/share/b/copyright", "usr/share/a/copyright"}),
+                     frozenset({"usr/share/d/LICENSE", "usr/share/d/copyright"})}  # fmt: skip
+    assert all((extracted / n).read_bytes() == data * 4096 for n, (data, _) in files.items())
+    assert linked.size < plain.size
+
+
+def test_package_files_pruned_wherever_the_package_sits(tmp_path):
+    """[prune.package_files] removes the named files and folders of that package at any depth, and nothing of
+    another package or of the package's code."""
+    from image.parity.npm import prune_package_files
+
+    files = [
+        "opt/plugins/w/node_modules/node-wav/index.js",
+        "opt/plugins/w/node_modules/node-wav/x.json",
+        "opt/plugins/w/node_modules/node-wav/tests/test.js",
+        "opt/plugins/w/node_modules/a/node_modules/node-wav/file.wav",
+        "opt/plugins/w/node_modules/other/x.json",
+        "usr/lib/node_modules/npm/man/man1/npm.1",
+        "usr/lib/node_modules/npm/docs/output/npm.html",
+        "usr/lib/node_modules/npm/docs/content/npm.md",
+    ]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("12345")
+    removed = prune_package_files(tmp_path, Sources.load().prune)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "opt/plugins/w/node_modules/node-wav/index.js",
+        "opt/plugins/w/node_modules/other/x.json",
+        "usr/lib/node_modules/npm/docs/content/npm.md",
+    ]
+    assert removed == 5 * 5
+
+
 def test_toolchain_unpacked_once_per_integrity(tmp_path, monkeypatch):
     """node and npm are unpacked again only when the pin's integrity changes (or no marker was written)."""
     from image.parity import npm as build

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
 from image.config_check import config_mismatches
@@ -292,6 +293,30 @@ def patch_problems(flake_dir: Path) -> list[str]:
     return problems
 
 
+def plugin_post_fixups(flake_dir: Path) -> dict[str, str]:
+    """Each image plugin's postFixup script, by plugin id (what runs after nix-openclaw's install)."""
+    return nix_eval(flake_dir, ".passthru.plugins", 'ps: builtins.mapAttrs (id: p: p.drvAttrs.postFixup or "") ps')  # type: ignore[return-value]
+
+
+def prune_problems(flake_dir: Path) -> list[str]:
+    """Every plugin root in the image removes, after its install, the files image/parity/sources.toml
+    [prune.package_files] names, as the parity image does. The script itself is run on a tree by
+    tests/test_nix.py; here: each plugin carries it, naming every package and path."""
+    with (flake_dir / "image" / "parity" / "sources.toml").open("rb") as fh:
+        wanted = tomllib.load(fh)["prune"].get("package_files", {})
+    try:
+        scripts = plugin_post_fixups(flake_dir)
+    except RuntimeError as err:
+        return [str(err)]
+    problems = []
+    for plugin, script in sorted(scripts.items()):
+        missing = [f"{name}/{rel}" for name, paths in wanted.items() for rel in paths
+                   if f"'*/node_modules/{name}'" not in script or f"'{rel}'" not in script]  # fmt: skip
+        if missing:
+            problems.append(f"plugin {plugin} keeps the files sources.toml prunes: {missing}")
+    return problems
+
+
 def lock_problems(flake_dir: Path, contract: Contract) -> list[str]:
     lock = json.loads((flake_dir / "flake.lock").read_text())
     node = nix_openclaw_node(lock)["locked"]
@@ -316,5 +341,6 @@ def problems(flake_dir: Path = REPO) -> list[str]:
         + config_problems(flake_dir, contract)
         + root_problems(flake_dir, contract)
         + patch_problems(flake_dir)
+        + prune_problems(flake_dir)
         + flake_check_problems(flake_dir)
     )

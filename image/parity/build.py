@@ -31,6 +31,7 @@ from image.parity.npm import (
     node_toolchain,
     npm_global_install,
     prune_dependency_extras,
+    prune_package_files,
     prune_unreachable_chunks,
     prune_unread,
 )
@@ -64,7 +65,7 @@ def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
     excludes = deb["dpkg_excludes"] + deb["dpkg_excludes_unused"]
     rootfs = debian.build_rootfs(deb, deb["packages"], excludes, WORK, "debian-rootfs", epoch)
     debian.check_lock(debian.installed_packages(rootfs))
-    return write_layer(tar_entries(rootfs), out, epoch)
+    return write_layer(tar_entries(rootfs, link_duplicates=sources.prune.get("link_duplicates", False)), out, epoch)
 
 
 def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
@@ -76,6 +77,7 @@ def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
     if sources.prune.get("strip_node"):
         strip_binary(local / "bin/node")
     shutil.copytree(npm_cli.parent.parent, local / "lib/node_modules/npm", symlinks=True)
+    prune_package_files(local / "lib", sources.prune)
     for tool in ("npm", "npx"):
         (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
     return write_layer(tree_entries(root), out, epoch)
@@ -100,6 +102,7 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
         # the tarball's pinned integrity (npm_tarball checked it): the entrypoint's install records carry it
         (root / contract.plugin_integrity_path(plugin.plugin_id or "").lstrip("/")).write_text(plugin.integrity + "\n")
     prune_unread(root, sources.prune)
+    prune_package_files(root, sources.prune)
     return write_layer(tree_entries(root), out, epoch)
 
 

@@ -61,6 +61,7 @@ def npm_global_install(sources: Sources, tarball: Path, prefix: Path) -> None:
     prune_build_intermediates(prefix)
     prune_unloadable_natives(prefix, sources.prune)
     prune_unread(prefix, sources.prune)
+    prune_package_files(prefix, sources.prune)
     for package in installed_packages(prefix):
         prune_dependency_extras(package, sources.prune)
 
@@ -77,6 +78,24 @@ def prune_unloadable_natives(root: Path, prune: dict) -> None:
         for package in sorted(root.rglob(f"node_modules/{name}")):
             print(f"[prune] {package.relative_to(root)}", flush=True)
             shutil.rmtree(package)
+
+
+def prune_package_files(root: Path, prune: dict) -> int:
+    """Remove the files and folders sources.toml [prune.package_files] names, relative to each package of that
+    name npm put below `root` (node_modules/<name>). Returns the bytes removed; a listed path the package
+    does not have is skipped (a newer version may have dropped it)."""
+    removed = 0
+    for name, paths in sorted(prune.get("package_files", {}).items()):
+        for package in sorted(root.rglob(f"node_modules/{name}")):
+            for rel in paths:
+                path = package / rel
+                if path.is_dir() and not path.is_symlink():
+                    removed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+                    shutil.rmtree(path)
+                elif path.is_file() or path.is_symlink():
+                    removed += 0 if path.is_symlink() else path.stat().st_size
+                    path.unlink()
+    return removed
 
 
 def prune_unread(root: Path, prune: dict) -> int:
