@@ -93,6 +93,11 @@ class Contract:
         return self.raw["openclaw"]["nix_openclaw_ref"]
 
     @property
+    def state_record(self) -> dict[str, str]:
+        """Where /state records the OpenClaw release that last started on it, and the env that allows an older one."""
+        return dict(self.raw["state_record"])
+
+    @property
     def log_file(self) -> str:
         return self.raw["openclaw"]["log_file"]
 

@@ -10,7 +10,7 @@ from tests.test_entry import TOKEN, digest_tree
 
 
 def record_of(root, contract):
-    return root / contract.raw["state_record"]["file"].lstrip("/")
+    return root / contract.state_record["file"].lstrip("/")
 
 
 def test_fresh_state_records_the_image_release(run_entry, tmp_path, contract):
@@ -42,7 +42,7 @@ def test_newer_release_on_state_is_refused_in_one_line_writing_nothing(run_entry
     lines = result.stderr.strip().splitlines()
     assert result.returncode == EX_CONFIG
     assert len(lines) == 1, lines
-    allow = contract.raw["state_record"]["allow_downgrade_env"]
+    allow = contract.state_record["allow_downgrade_env"]
     assert "9999.1.1" in lines[0] and contract.openclaw_version in lines[0] and f"{allow}=1" in lines[0]
     assert digest_tree(root) == before, "a refused start changed files"
 
@@ -52,7 +52,7 @@ def test_newer_release_on_state_starts_when_allowed(run_entry, tmp_path, contrac
     record = record_of(root, contract)
     record.parent.mkdir(parents=True)
     record.write_text("9999.1.1\n")
-    allow = contract.raw["state_record"]["allow_downgrade_env"]
+    allow = contract.state_record["allow_downgrade_env"]
     result = run_entry("--check", env={**TOKEN, allow: "1"}, root=root)
     assert result.returncode == 0, result.stderr
     assert "9999.1.1" in result.stderr and "warning" in result.stderr
