@@ -19,6 +19,9 @@ from image.contract import CONTRACT_PATH
 from image.parity.sources import SOURCES_PATH
 
 RELEASES_PATH = Path(__file__).with_name("releases.toml")
+FLAKE_PATH = CONTRACT_PATH.parent.parent / "flake.nix"
+# flake.nix's nix-openclaw input: a flake's inputs are literals, so the pin move rewrites the tag in it.
+_FLAKE_INPUT = re.compile(r'^(\s*nix-openclaw\.url = "github:openclaw/nix-openclaw/)[^"]*(";)', re.MULTILINE)
 # The npm packages a release pins: each must exist at exactly the release's version.
 RELEASE_PACKAGES = ("openclaw", "@openclaw/matrix", "@openclaw/whatsapp")
 _KEY = re.compile(r'^(?P<key>[A-Za-z_]+)\s*=\s*"(?P<value>[^"]*)"', re.MULTILINE)
@@ -103,3 +106,12 @@ def sources_text(release: Release, base: str | None = None) -> str:
     if missing:
         raise ValueError(f"sources.toml has no [[npm]] entry for {', '.join(sorted(missing))}")
     return "".join(blocks)
+
+
+def flake_text(release: Release, base: str | None = None) -> str:
+    """flake.nix with its nix-openclaw input at the release's tag (flake.lock then pins its commit)."""
+    text = FLAKE_PATH.read_text(encoding="utf-8") if base is None else base
+    text, count = _FLAKE_INPUT.subn(rf"\g<1>{release.nix_openclaw_ref}\g<2>", text)
+    if count != 1:
+        raise ValueError('flake.nix has no single `nix-openclaw.url = "github:openclaw/nix-openclaw/…";` line')
+    return text

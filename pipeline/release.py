@@ -10,9 +10,9 @@ built (doit image). Each of its own layers is rebuilt only when its inputs chang
 labels name the version and which patches were applied or left out, and why (image/patches/apply.py).
 
 `pin` rewrites the contract's [openclaw] pin, the openclaw and plugin entries of sources.toml (their npm
-integrities are the npm lock) and flake.lock (from the local nix-openclaw git copy, as image/nix/lock.py
-does), checks the pins agree (build/pins.json), then has that release's own `openclaw config validate`
-judge the template: a rejection stops with OpenClaw's message and the key path. `doit` then rebuilds.
+integrities are the npm lock), flake.nix's nix-openclaw input tag and flake.lock (from the local
+nix-openclaw git copy, as image/nix/lock.py does), checks the pins agree (build/pins.json), then has that
+release's own `openclaw config validate` judge the template: a rejection stops with OpenClaw's message and the key path. `doit` then rebuilds.
 Debian's lock does not depend on the OpenClaw release and stays as it is.
 
 A release not in image/releases.toml is looked up first: the three packages' integrities from the npm
@@ -35,7 +35,17 @@ from image.parity.sources import SOURCES_PATH
 from image.patches import specs as patch_specs
 from image.paths import BUILD, NIX_OPENCLAW_GIT, REPO, WORK
 from image.record import ImageRecord
-from image.release import RELEASE_PACKAGES, RELEASES_PATH, Release, contract_text, known, previous, sources_text
+from image.release import (
+    FLAKE_PATH,
+    RELEASE_PACKAGES,
+    RELEASES_PATH,
+    Release,
+    contract_text,
+    flake_text,
+    known,
+    previous,
+    sources_text,
+)
 from pipeline import pins
 from pipeline.load import is_loaded, pull
 from pipeline.template_check import check
@@ -153,7 +163,8 @@ def pin(version: str, git_dir: Path = NIX_OPENCLAW_GIT) -> None:
     before = Contract.load().openclaw_version
     write_text(CONTRACT_PATH, contract_text(release))
     write_text(SOURCES_PATH, sources_text(release))
-    print(f"[pin] openclaw {before} -> {version}: {CONTRACT_PATH.name}, {SOURCES_PATH.name} rewritten", flush=True)
+    write_text(FLAKE_PATH, flake_text(release))
+    print(f"[pin] openclaw {before} -> {version}: contract, sources.toml, flake.nix rewritten", flush=True)
     relock(git_dir)
     pins.write()
     check(Contract.load())

@@ -10,7 +10,16 @@ import pytest
 from image.contract import CONTRACT_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
-from image.release import RELEASE_PACKAGES, contract_text, known, previous, releases, sources_text
+from image.release import (
+    FLAKE_PATH,
+    RELEASE_PACKAGES,
+    contract_text,
+    flake_text,
+    known,
+    previous,
+    releases,
+    sources_text,
+)
 
 WORKING = Contract.load().openclaw_version
 
@@ -55,6 +64,9 @@ def test_there_and_back_is_byte_identical():
     assert moved_contract != CONTRACT_PATH.read_text() and moved_sources != SOURCES_PATH.read_text()
     assert contract_text(working, base=moved_contract) == CONTRACT_PATH.read_text()
     assert sources_text(working, base=moved_sources) == SOURCES_PATH.read_text()
+    moved_flake = flake_text(old)
+    assert f'nix-openclaw/{old.nix_openclaw_ref}";' in moved_flake and moved_flake != FLAKE_PATH.read_text()
+    assert flake_text(working, base=moved_flake) == FLAKE_PATH.read_text()
 
 
 def test_every_release_entry_is_complete():
