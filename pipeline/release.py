@@ -10,9 +10,10 @@ built (doit image). Each of its own layers is rebuilt only when its inputs chang
 labels name the version and which patches were applied or left out, and why (image/patches/apply.py).
 
 `pin` rewrites the contract's [openclaw] pin, the openclaw and plugin entries of sources.toml (their npm
-integrities are the npm lock), flake.nix's nix-openclaw input tag and flake.lock (from the local
-nix-openclaw git copy, as image/nix/lock.py does), checks the pins agree (build/pins.json), then has that
-release's own `openclaw config validate` judge the template: a rejection stops with OpenClaw's message and the key path. `doit` then rebuilds.
+integrities are the npm lock), flake.nix's nix-openclaw input tag and flake.lock (from the local nix-openclaw
+git copy, as image/nix/lock.py does), checks the pins agree (build/pins.json), then has that release's own
+`openclaw config validate` judge the template: a rejection stops with OpenClaw's message and the key path.
+`doit` then rebuilds.
 Debian's lock does not depend on the OpenClaw release and stays as it is.
 
 A release not in image/releases.toml is looked up first: the three packages' integrities from the npm
