@@ -129,6 +129,21 @@ def _trial(spec_path: Path, package_root: Path) -> str:
     return "its texts would apply exactly"
 
 
+def declared(specs: list[Path], package: str, version: str) -> dict:
+    """What the specs declare for `package`@`version` without looking at it: {"applied": [names in `versions`],
+    "not_applied": {name: reason from [not_for]}} (the Nix image's labels are checked against this)."""
+    outcome: dict = {"applied": [], "not_applied": {}}
+    for spec_path in sorted(specs):
+        spec = load(spec_path)
+        if spec["package"] != package:
+            continue
+        if version in spec["versions"]:
+            outcome["applied"].append(spec["name"])
+        elif version in (spec.get("not_for") or {}):
+            outcome["not_applied"][spec["name"]] = spec["not_for"][version]
+    return outcome
+
+
 def apply_all(specs: list[Path], package_root: Path, package: str) -> dict:
     """Every spec written for `package`, in name order: {"applied": [names], "not_applied": {name: reason},
     "lines": what was done}. A spec that neither applies nor is declared not for this release raises."""
