@@ -277,6 +277,20 @@ def test_upgrade_from_previous_release_keeps_everything(stage: Stage, runner, vo
     assert stops == {"old": 0, "new": 0}, "every stop must exit 0"
 
 
+def log_messages(text: str) -> list[str]:
+    """The gateway's log as `LEVEL message` lines (its JSON lines; other lines as they are)."""
+    out = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        if isinstance(entry, dict) and "message" in entry:
+            out.append(f"{entry.get('_meta', {}).get('logLevelName', '?')} {entry['message']}"[:300])
+    return out
+
+
 def poll_join(stage: Stage, room: str, bot: str) -> None:
     poll(lambda: bot in stage.human.joined_members(room), 90, "the bot auto-joining the DM", interval=0.2)
 
@@ -342,7 +356,7 @@ def test_rollback_to_previous_release_is_refused_in_one_line(stage: Stage, runne
         else:
             outcome["exit_code"] = old.wait_exit(name, timeout=60)[0] if started.ok else None
         outcome["sessions_after"] = session_store(volumes)
-        outcome["log_tail"] = logs_text(old, name, volumes).splitlines()[-15:]
+        outcome["log_messages"] = log_messages(logs_text(old, name, volumes))[-25:]
         scenario.fact("with_override", outcome)
     finally:
         record_model_exchanges(scenario, stage.model, run_id)
