@@ -327,7 +327,9 @@ def test_rollback_to_previous_release_is_refused_in_one_line(stage: Stage, runne
         before = host_tree(volumes.state)
 
         # the previous release on it: refused in one line, nothing changed
-        refused = old.run(None, volumes=volumes, env=gateway_env, extra=extra, timeout=120)
+        # named, so that a release that does start (no refusal) is removed below, not left running in the pod
+        named = [*extra, "--name", f"{name}-refused"]
+        refused = old.run(None, volumes=volumes, env=gateway_env, extra=named, timeout=120)
         # the container's own lines (podman adds its `time="…" level=…` notes, e.g. about health checks)
         lines = [line for line in refused.stderr.splitlines() if line.strip() and not line.startswith("time=")]
         scenario.fact("rollback_exit_code", refused.returncode)
@@ -360,4 +362,5 @@ def test_rollback_to_previous_release_is_refused_in_one_line(stage: Stage, runne
         scenario.fact("with_override", outcome)
     finally:
         record_model_exchanges(scenario, stage.model, run_id)
+        runner.remove(f"{name}-refused")
         runner.remove(name)
