@@ -288,6 +288,25 @@ def task_nix_check():
     return {"actions": [(run, [PY, "-m", "pytest", "-q", "tests/test_nix.py"])], "file_dep": deps}
 
 
+def task_release():
+    """Build another OpenClaw release's image beside the working one and load it: `doit release --version V`
+    (default: image/releases.toml's previous release); tagged with its version, the working pin untouched."""
+
+    def build(version: str) -> None:
+        from image.release import previous
+        from pipeline.release import build_and_load
+
+        build_and_load(version or previous())
+
+    return {
+        "actions": [build],
+        "params": [{"name": "version", "long": "version", "default": "", "help": "an OpenClaw release, e.g. 2026.6.1"}],
+        # the layers that hold no OpenClaw pin (base, node, tools) are the working build's
+        "task_dep": ["image"],
+        "uptodate": [False],
+    }
+
+
 def task_push():
     """Push the image with skopeo (OPENCLAW_NIX_PUSH_TO, credentials from env); not in the default build."""
     return {

@@ -2,7 +2,8 @@
 """openclaw-nix container entrypoint: seed /config, prepare /state, exec the command.
 
 Runs at every container start, as any uid, stdlib only. In order:
-  1. check the environment: every required allowlisted variable is set (else stop, write nothing);
+  1. refuse an OpenClaw older than the one that last started on /state (its release is recorded there);
+     check the environment: every required allowlisted variable is set (else stop, write nothing);
   2. render the template, and the operator overlay if one is mounted, in memory, substituting ${NAME}
      only for allowlisted names and only inside quoted string values (one anywhere else is refused;
      an overlay naming any other variable is refused);
@@ -12,7 +13,7 @@ Runs at every container start, as any uid, stdlib only. In order:
      overlay, openclaw.json `$include`s the template then each overlay file (OpenClaw's own deep merge,
      later wins) and the pinned `openclaw config validate` must accept it, else /config is left empty;
   5. register the baked plugins as OpenClaw's managed npm installs (its plugin trust gate), on a fresh
-     state with the integrity of the baked packages;
+     state with the integrity of the baked packages; record this image's OpenClaw release on /state;
   6. give a uid that has no passwd entry one, through nss_wrapper;
   7. exec the command (default: the gateway), so signals reach it directly.
 `--check` does 1-6 and prints what it did instead of exec'ing.
@@ -470,6 +471,53 @@ def record_integrity(state_dir: Path, records: dict[str, dict]) -> None:
         print(f"{PROG}: warning: cannot write {legacy} ({err})", file=sys.stderr)
 
 
+def release_key(version: str) -> tuple[int, ...]:
+    """An OpenClaw version (2026.6.11, 2026.9.6-beta.1) as comparable numbers; a pre-release counts as its release."""
+    return tuple(int(n) for n in re.findall(r"\d+", version.split("-")[0]))
+
+
+def check_release(contract: dict, root: Path, env: dict[str, str]) -> str | None:
+    """Refuse to start an OpenClaw older than the one recorded on /state (unless allowed); returns the
+    recorded release (None on a state that has no record: fresh, or from before the record existed).
+
+    OpenClaw migrates its state (session store, plugin index, channel sync state) forward as it starts and
+    promises nothing about reading it back with an older release, which may misread or drop what it does
+    not know. Whoever rolls back gets one line and exit 78 instead, telling them what to do.
+    """
+    spec = contract["state_record"]
+    record = root / spec["file"].lstrip("/")
+    try:
+        recorded = record.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"{PROG}: warning: cannot read {spec['file']} ({err}); not checking for a downgrade", file=sys.stderr)
+        return None
+    mine = contract["openclaw"]["version"]
+    if not recorded or not release_key(recorded) or release_key(recorded) <= release_key(mine):
+        return recorded or None
+    allow = spec["allow_downgrade_env"]
+    if env.get(allow) == "1":
+        warning = f"{allow}=1: starting OpenClaw {mine} on a /state last started by {recorded}"
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        return recorded
+    raise EntryError(
+        f"/state was last started by OpenClaw {recorded}, this image has the older {mine}: OpenClaw moves its state "
+        f"forward only. Run an image with OpenClaw {recorded} or newer, or restore the /state backup taken before "
+        f"the upgrade (see docs/upgrades.md); to start {mine} on it anyway, set {allow}=1."
+    )
+
+
+def record_release(contract: dict, root: Path) -> None:
+    """Write this image's OpenClaw release into the state record (a warning if /state refuses it)."""
+    record = root / contract["state_record"]["file"].lstrip("/")
+    try:
+        make_private_dirs(record.parent)
+        write_atomically(record, contract["openclaw"]["version"] + "\n")
+    except OSError as err:
+        print(f"{PROG}: warning: cannot record the OpenClaw release in {record} ({err})", file=sys.stderr)
+
+
 def passwd_env(contract: dict, root: Path, env: dict[str, str]) -> dict[str, str]:
     """Env that gives a uid with no passwd entry one (nss_wrapper); {} when it has an entry.
 
@@ -516,6 +564,7 @@ def passwd_env(contract: dict, root: Path, env: dict[str, str]) -> dict[str, str
 
 def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -> Path:
     """Steps 1-5: returns the written config path (under `root`, which is / in the image)."""
+    check_release(contract, root, env)  # first: a refused rollback prints its one line and nothing else
     values, warnings = resolve_values(contract["allowlist"], env)
     try:
         rendered = render(template_path.read_text(encoding="utf-8"), values, f"template {template_path}")
@@ -553,6 +602,7 @@ def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -
     else:
         write_atomically(config, rendered)
     trust_baked_plugins(contract, root)
+    record_release(contract, root)
     return config
 
 

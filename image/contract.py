@@ -95,6 +95,11 @@ class Contract:
         return self.raw["openclaw"]["nix_openclaw_ref"]
 
     @property
+    def state_record(self) -> dict[str, str]:
+        """Where /state records the OpenClaw release that last started on it, and the env that allows an older one."""
+        return dict(self.raw["state_record"])
+
+    @property
     def log_file(self) -> str:
         return self.raw["openclaw"]["log_file"]
 
@@ -175,8 +180,11 @@ class Contract:
     def toolchain(self) -> list[Tool]:
         return [Tool(t["name"], list(t["version"])) for t in self.raw["toolchain"]]
 
-    def labels(self, builder: str, revision: str) -> dict[str, str]:
-        """OCI labels both builders stamp on the image; `builder` says which one made it."""
+    def labels(self, builder: str, revision: str, patches: dict | None = None) -> dict[str, str]:
+        """OCI labels both builders stamp on the image; `builder` says which one made it, `patches` (from
+        image/patches/apply.py's apply_all) which fixes of OpenClaw it carries and which were left out, why."""
+        patches = patches or {"applied": [], "not_applied": {}}
+        not_applied = "; ".join(f"{name}: {why}" for name, why in sorted(patches["not_applied"].items()))
         return {
             "org.opencontainers.image.title": "openclaw-nix",
             "org.opencontainers.image.source": self.raw["image"]["source"],
@@ -184,4 +192,6 @@ class Contract:
             "org.opencontainers.image.revision": revision,
             "io.openclaw-nix.builder": builder,
             "io.openclaw-nix.nix-openclaw.rev": self.nix_openclaw_rev,
+            "io.openclaw-nix.patches.applied": ",".join(patches["applied"]),
+            "io.openclaw-nix.patches.not-applied": not_applied,
         }

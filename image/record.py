@@ -30,6 +30,9 @@ class ImageRecord:
     archive: Path
     ref: str
     layers: tuple[LayerRecord, ...] = field(default=())
+    openclaw_version: str | None = None  # the OpenClaw release inside (None in records written before it was kept)
+    # image/patches: {"applied": [names], "not_applied": {name: why}} (None: not recorded by that builder)
+    patches: dict | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -42,7 +45,15 @@ class ImageRecord:
     @classmethod
     def from_json(cls, data: dict) -> ImageRecord:
         layers = tuple(LayerRecord(**layer) for layer in data.get("layers", []))
-        return cls(data["builder"], data["image_id"], Path(data["archive"]), data["ref"], layers)
+        return cls(
+            data["builder"],
+            data["image_id"],
+            Path(data["archive"]),
+            data["ref"],
+            layers,
+            data.get("openclaw_version"),
+            data.get("patches"),
+        )
 
     @classmethod
     def read(cls, path: Path = CURRENT_IMAGE) -> ImageRecord:

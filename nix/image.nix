@@ -61,6 +61,7 @@ let
         value = "dir";
       }) paths
     );
+  patchSpecs = map (spec: builtins.fromTOML (builtins.readFile spec)) patches;
   uniqueList = builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
 
   # The gateway with image/patches applied to its dist: the same spec files and applier the parity
@@ -248,6 +249,15 @@ let
       "org.opencontainers.image.revision" = revision;
       "io.openclaw-nix.builder" = "nix";
       "io.openclaw-nix.nix-openclaw.rev" = contract.openclaw.nix_openclaw_rev;
+      # Which image/patches this release carries and which it leaves out, why (as the parity builder labels).
+      "io.openclaw-nix.patches.applied" = builtins.concatStringsSep "," (
+        map (spec: spec.name) (builtins.filter (spec: builtins.elem contract.openclaw.version spec.versions) patchSpecs)
+      );
+      "io.openclaw-nix.patches.not-applied" = builtins.concatStringsSep "; " (
+        map (spec: "${spec.name}: ${spec.not_for.${contract.openclaw.version}}") (
+          builtins.filter (spec: (spec.not_for or { }) ? ${contract.openclaw.version}) patchSpecs
+        )
+      );
     };
     # No User: run as any uid (podman --userns=keep-id --user $(id -u):$(id -g), any k8s uid).
   };

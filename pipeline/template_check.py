@@ -121,6 +121,14 @@ def validate(config_text: str, contract: Contract) -> Validation:
     return Validation(proc.returncode == 0 and bool(report.get("valid")), report, config_text)
 
 
+def rejection(report: dict) -> str:
+    """OpenClaw's own words for a rejected config: each issue as `key.path: message` (else the raw report)."""
+    issues = [i for i in report.get("issues") or [] if isinstance(i, dict)]
+    if not issues:
+        return json.dumps(report)[:2000]
+    return "; ".join(f"{i.get('path') or '(top level)'}: {i.get('message', i)}" for i in issues)
+
+
 def check(contract: Contract) -> Validation:
     """The `template` step: validate the sample render, write the report and the preview; fail loudly."""
     try:
@@ -131,7 +139,7 @@ def check(contract: Contract) -> Validation:
     result = validate(rendered, contract)
     write_json(BUILD / "template-validation.json", result.report)
     if not result.valid:
-        raise SystemExit(f"template rejected by openclaw {contract.openclaw_version}: {result.report}")
+        raise SystemExit(f"template rejected by openclaw {contract.openclaw_version}: {rejection(result.report)}")
     write_text(CONFIG_PREVIEW, rendered)
     print(f"[template] valid for openclaw {contract.openclaw_version}; preview -> {CONFIG_PREVIEW}")
     return result

@@ -22,7 +22,6 @@ its fresh /state never sees another scenario's rooms.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -33,9 +32,9 @@ from pathlib import Path
 import pytest
 
 from harness.containers import CONTRACT, NO_ENTRY_UID, Runner, Volumes, restricted_runner
-from harness.evidence import EVIDENCE_DIR, write_json
+from harness.conversation import ask, await_reply, bot_joins, in_conversation, record_model_exchanges, scripted_replies
 from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
-from harness.model_server import SCRIPTED_PREFIX, SHELL_TOOL, ScriptedModel, Step
+from harness.model_server import SHELL_TOOL, ScriptedModel, Step
 from harness.podman import QaUser
 from harness.preconditions import cannot_run
 from harness.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
@@ -74,31 +73,6 @@ def matrix(qa_user: QaUser, image: dict):
     assert f"127.0.0.1:{MODEL_PORT}/" in (OVERLAY_DIR / "20-scripted-model.json5").read_text()
     with matrix_pod(qa_user, POD, synapse_port=SYNAPSE_PORT, model_port=MODEL_PORT, model=ScriptedModel([])) as pod:
         yield MatrixEnv(qa_user, pod.netns, pod.synapse, pod.synapse.register(HUMAN), pod.model)
-
-
-def bot_messages(rows: list[dict], bot: str, after_event: str) -> list[dict]:
-    ids = [r["event_id"] for r in rows]
-    start = ids.index(after_event) + 1 if after_event in ids else len(rows)
-    return [r for r in rows[start:] if r["type"] == "m.room.message" and r["sender"] == bot]
-
-
-def scripted_replies(env: MatrixEnv, room: str, bot: str, after_event: str) -> list[dict]:
-    """The bot's scripted replies in `room` after `after_event`."""
-    msgs = bot_messages(timeline(env.human, room), bot, after_event)
-    return [m for m in msgs if (m.get("body") or "").startswith(SCRIPTED_PREFIX.strip()[:16])]
-
-
-def await_reply(env: MatrixEnv, room: str, bot: str, sent: str, deadline_s: float = 120) -> dict:
-    """Poll the room until the bot's scripted reply to event `sent` appears."""
-    return poll(lambda: next(iter(scripted_replies(env, room, bot, sent)), None), deadline_s, "the bot's reply")
-
-
-def ask(env: MatrixEnv, room: str, bot: str, text: str, deadline_s: float = 120) -> tuple[dict, float]:
-    """Send `text` as the human; poll the room until the bot's scripted reply appears. (reply, latency s)"""
-    sent = env.human.send_text(room, text)
-    started = time.monotonic()
-    reply = await_reply(env, room, bot, sent, deadline_s)
-    return reply, time.monotonic() - started
 
 
 def toolchain_command(run_id: str) -> str:
@@ -185,7 +159,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         # Matrix-only (WhatsApp off in the overlay): ready, not waiting for a phone
         assert json.loads(readyz).get("ready") is True, readyz
 
-        reply, latency = ask(env, room, bot.user_id, f"Please check your toolchain ({first}).")
+        reply, latency = ask(env.human, room, bot.user_id, f"Please check your toolchain ({first}).")
         scenario.fact("message_to_reply_s", round(latency, 2))
         expected = expected_toolchain(runner, name)
         scenario.fact("toolchain_by_podman_exec", expected)
@@ -197,9 +171,9 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
 
         # the model received the tool results it asked for
         records = env.model.snapshot()
-        kinds = [r["kind"] for r in records if _in_conversation(r, run_id)]
+        kinds = [r["kind"] for r in records if in_conversation(r, run_id)]
         assert kinds[:2] == [f"tool_call:{first}", "reply_with_tool_output"], kinds
-        tool_result = next(r for r in records if r["kind"] == "reply_with_tool_output" and _in_conversation(r, run_id))
+        tool_result = next(r for r in records if r["kind"] == "reply_with_tool_output" and in_conversation(r, run_id))
         tool_text = json.dumps(tool_result["request"]["messages"][-1])
         assert all(json.dumps(expected[k])[1:-1] in tool_text for k in ("jq", "ffmpeg", "git")), tool_text[:2000]
         assert SHELL_TOOL in tool_result["tools_offered"]
@@ -231,17 +205,17 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         down_sent = env.human.send_text(room, f"What did you write before the restart? ({second})")
         sent_at = time.monotonic()
         start_gateway(runner, name, volumes, gateway_env, extra, scenario, label="restart")
-        reply2 = await_reply(env, room, bot.user_id, down_sent)
+        reply2 = await_reply(env.human, room, bot.user_id, down_sent)
         scenario.fact("sent_while_down_to_reply_s", round(time.monotonic() - sent_at, 2))
         scenario.fact("reply_2", reply2["body"])
         assert f"matrix run {run_id}" in reply2["body"]
         # and the restarted gateway answers a live message too; by then a second answer to the message
         # sent while down (a replayed sync) would be in the room and in the model's records
-        reply3, latency3 = ask(env, room, bot.user_id, f"Once more after the restart ({third}).")
+        reply3, latency3 = ask(env.human, room, bot.user_id, f"Once more after the restart ({third}).")
         scenario.fact("message_to_reply_after_restart_s", round(latency3, 2))
         assert f"again {run_id}" in reply3["body"]
         answers = [
-            m for m in scripted_replies(env, room, bot.user_id, down_sent) if f"matrix run {run_id}" in m["body"]
+            m for m in scripted_replies(env.human, room, bot.user_id, down_sent) if f"matrix run {run_id}" in m["body"]
         ]
         calls = [r for r in env.model.snapshot() if r["kind"] == f"tool_call:{second}"]
         scenario.fact("answers_to_the_message_sent_while_down", {"room": len(answers), "model_calls": len(calls)})
@@ -253,13 +227,9 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         scenario.fact("session_history_after_restart", [m.get("role") for m in history])
         assert kept, "the first conversation is not in the session after the restart"
         transcript = timeline(env.human, room)
-        bot_joins = [
-            r
-            for r in transcript
-            if r["type"] == "m.room.member" and r["state_key"] == bot.user_id and r["membership"] == "join"
-        ]
-        scenario.fact("bot_join_events", len(bot_joins))
-        assert len(bot_joins) == 1, "the bot re-joined the room after the restart"
+        joins = bot_joins(env.human, room, bot.user_id)
+        scenario.fact("bot_join_events", joins)
+        assert joins == 1, "the bot re-joined the room after the restart"
         assert env.human.joined_members(room) == sorted([bot.user_id, env.human.user_id])
         all_logs = first_logs + logs_text(runner, name, volumes)
         untrusted = [line for line in all_logs.splitlines() if UNTRUSTED in line]
@@ -274,54 +244,7 @@ def test_matrix_conversation(matrix: MatrixEnv, runner: Runner, volumes: Volumes
         runner.stop(name, grace=30)
     finally:
         scenario.fact("room_transcript", transcript)
-        scenario.fact("model_exchanges", [_compact(r) for r in env.model.snapshot() if _in_conversation(r, run_id)])
-        write_json(
-            EVIDENCE_DIR / f"{scenario.name}.model-records.json",
-            {
-                "label": "SCRIPTED model (harness/model_server.py): each request OpenClaw sent, the scripted answer",
-                "records": _records_for_evidence([r for r in env.model.snapshot() if _in_conversation(r, run_id)]),
-            },
-        )
-        scenario.notes.append(f"full scripted-model requests/responses: {scenario.name}.model-records.json")
+        record_model_exchanges(scenario, env.model, run_id)
         logs = runner.user.podman("logs", "--tail", "80", name)
         scenario.add(logs)
         runner.remove(name)
-
-
-def _in_conversation(record: dict, run_id: str) -> bool:
-    return run_id in json.dumps(record["request"].get("messages", []))
-
-
-def _compact(record: dict) -> dict:
-    last = record["request"].get("messages", [{}])[-1]
-    return {
-        "kind": record["kind"],
-        "stream": record["stream"],
-        "last_message": {"role": last.get("role"), "content": last.get("content")},
-        "response": record["response_message"],
-        "seconds": round(record["answered"] - record["received"], 3),
-    }
-
-
-def _records_for_evidence(records: list[dict]) -> list[dict]:
-    """Model records, compact: the system prompt and the tool schemas in full once, then by digest."""
-    seen: set[str] = set()
-    out = []
-    for record in records:
-        request = dict(record["request"])
-        tools = request.pop("tools", None) or []
-        digest = hashlib.sha256(json.dumps(tools, sort_keys=True).encode()).hexdigest()[:16]
-        request["tools"] = tools if digest not in seen else f"same {len(tools)} tools as before (sha256 {digest})"
-        seen.add(digest)
-        messages = []
-        for message in request.get("messages", []):
-            if message.get("role") == "system":
-                text = json.dumps(message.get("content"))
-                sys_digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-                if sys_digest in seen:
-                    message = {"role": "system", "content": f"same system prompt as before (sha256 {sys_digest})"}
-                seen.add(sys_digest)
-            messages.append(message)
-        request["messages"] = messages
-        out.append({**record, "request": request})
-    return out

@@ -22,7 +22,7 @@ def package(root: Path, chunks: dict[str, str], version: str | None = None) -> P
     """A fake installed openclaw: package.json and dist/ chunks with hashed names."""
     spec = patch.load(SPEC)
     (root / "dist").mkdir(parents=True)
-    (root / "package.json").write_text(json.dumps({"name": spec["package"], "version": version or spec["version"]}))
+    (root / "package.json").write_text(json.dumps({"name": spec["package"], "version": version or spec["versions"][0]}))
     for name, text in chunks.items():
         (root / "dist" / name).write_text(text)
     return root
@@ -69,6 +69,38 @@ def test_refuses_unless_exactly_once(tmp_path, chunks, version, message):
     assert message in str(err.value.code)
     assert str(err.value.code).startswith("patch session-init-conflict-retry: ")
     assert {p.name: p.read_text() for p in (root / "dist").iterdir()} == before, "a refused patch wrote files"
+
+
+def test_release_declared_not_for_is_recorded_not_applied(tmp_path):
+    """A release in the spec's [not_for]: nothing written, the reason handed back for the image's record."""
+    declared = next(iter(patch.load(SPEC)["not_for"]))
+    root = package(tmp_path, {"a.js": "nothing of the patched code\n"}, declared)
+    outcome = patch.apply_all([SPEC], root, "openclaw")
+    assert outcome["applied"] == []
+    assert outcome["not_applied"] == {"session-init-conflict-retry": patch.load(SPEC)["not_for"][declared]}
+    assert (root / "dist/a.js").read_text() == "nothing of the patched code\n"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "trial"),
+    [({"a.js": chunk(), **OTHER}, "its texts would apply exactly"), ({"a.js": "x\n"}, "its texts do not match")],
+    ids=["would-match", "no-match"],
+)
+def test_release_in_neither_list_stops_the_build(tmp_path, chunks, trial):
+    """A release the spec does not name: the build stops, saying what a trial on a copy showed; nothing written."""
+    root = package(tmp_path, chunks, "2099.1.1")
+    before = {p.name: p.read_text() for p in (root / "dist").iterdir()}
+    with pytest.raises(patch.PatchError) as err:
+        patch.apply_all([SPEC], root, "openclaw")
+    message = str(err.value.code)
+    assert "not 2099.1.1" in message and trial in message and "[not_for]" in message
+    assert {p.name: p.read_text() for p in (root / "dist").iterdir()} == before
+
+
+def test_listed_release_is_applied_by_apply_all(tmp_path):
+    root = package(tmp_path, {"a.js": chunk(), **OTHER})
+    outcome = patch.apply_all([SPEC], root, "openclaw")
+    assert outcome["applied"] == ["session-init-conflict-retry"] and outcome["not_applied"] == {}
 
 
 def test_script_exits_nonzero_with_one_line(tmp_path):

@@ -20,6 +20,8 @@ from image.config_check import config_mismatches
 from image.contract import ENTRY_PATH, PROBE_PATH, Contract
 from image.nix import sources
 from image.nix.lock import NIX, nix_openclaw_node, root_inputs
+from image.patches import apply as patch
+from image.patches import specs as patch_specs
 from image.paths import REPO
 from plumbing import commands
 
@@ -216,6 +218,11 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
             problems.append(message)
 
     problems += config_mismatches(config, contract, "nix")
+    # which image/patches the release carries, labelled as the parity builder labels them
+    wanted = contract.labels("nix", "", patch.declared(patch_specs(), "openclaw", contract.openclaw_version))
+    for key in ("io.openclaw-nix.patches.applied", "io.openclaw-nix.patches.not-applied"):
+        got = (config.get("Labels") or {}).get(key)
+        expect(got == wanted[key], f"label {key} {got!r} != {wanted[key]!r}")
     expect(f"{args['name']}:{args['tag']}" == contract.image_ref, f"name:tag {args['name']}:{args['tag']}")
     unsure = sorted(set(arg_names) - STABLE_STREAM_ARGS)
     expect(not unsure, f"streamLayeredImage arguments {unsure} are not in every nixpkgs version read")

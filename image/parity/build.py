@@ -10,6 +10,11 @@ rebuilds only the small `app` layer:
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
   app       entrypoint, health probe, contract, template, the /config /state /logs mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
+
+A `Target` says what is built where: the working pin (the contract and sources.toml of the repo,
+into build/) or another OpenClaw release (image/release.py: the same files with that release's pin,
+into its own folder). A release shares the layers that do not depend on the OpenClaw version (base,
+node, tools) with the working build, so holding two releases costs their own layers only.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from image.archive import image_config, write_docker_archive
@@ -35,7 +41,7 @@ from image.parity.npm import (
     prune_unreachable_chunks,
     prune_unread,
 )
-from image.parity.sources import Sources
+from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import apply as patch
 from image.patches import specs as patch_specs
 from image.paths import PARITY_ARCHIVE, PARITY_LAYERS, WORK
@@ -46,6 +52,34 @@ from plumbing.files import read_json, write_json
 
 BUILDER = "parity"
 LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
+# The layers whose inputs hold no OpenClaw or plugin pin: every release's image shares the working build's.
+RELEASE_INDEPENDENT = ("base", "node", "tools")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one build makes and where: its contract and sources, its layer folder, archive and work dir;
+    `shared` names layers read from another build's folder (`shared_from`) instead of built here."""
+
+    contract_path: Path = CONTRACT_PATH
+    sources_path: Path = SOURCES_PATH
+    layers: Path = PARITY_LAYERS
+    archive: Path = PARITY_ARCHIVE
+    work: Path = WORK
+    shared: tuple[str, ...] = field(default=())
+    shared_from: Path = PARITY_LAYERS
+
+    def contract(self) -> Contract:
+        return Contract.load(self.contract_path)
+
+    def sources(self) -> Sources:
+        return Sources.load(self.sources_path)
+
+    def layer_path(self, name: str) -> Path:
+        return (self.shared_from if name in self.shared else self.layers) / f"{name}.tar"
+
+
+WORKING = Target()
 
 
 def fresh(path: Path) -> Path:
@@ -60,17 +94,17 @@ def strip_binary(path: Path) -> None:
     commands.run(["strip", "--strip-all", path], check=True)
 
 
-def stage_base(sources: Sources, out: Path, epoch: int) -> Layer:
+def stage_base(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
     deb = sources.debian
     excludes = deb["dpkg_excludes"] + deb["dpkg_excludes_unused"]
     rootfs = debian.build_rootfs(deb, deb["packages"], excludes, WORK, "debian-rootfs", epoch)
     debian.check_lock(debian.installed_packages(rootfs))
-    return write_layer(tar_entries(rootfs, link_duplicates=sources.prune.get("link_duplicates", False)), out, epoch)
+    return write_layer(tar_entries(rootfs, link_duplicates=sources.prune.get("link_duplicates", False)), out, epoch), {}
 
 
-def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
+def stage_node(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
     node, npm_cli = node_toolchain(sources)
-    root = fresh(WORK / "stage-node")
+    root = fresh(target.work / "stage-node")
     local = root / "usr/local"
     (local / "bin").mkdir(parents=True)
     shutil.copy2(node, local / "bin/node")
@@ -80,21 +114,23 @@ def stage_node(sources: Sources, out: Path, epoch: int) -> Layer:
     prune_package_files(local / "lib", sources.prune)
     for tool in ("npm", "npx"):
         (local / "bin" / tool).symlink_to(f"../lib/node_modules/npm/bin/{tool}-cli.js")
-    return write_layer(tree_entries(root), out, epoch)
+    return write_layer(tree_entries(root), out, epoch), {}
 
 
-def stage_openclaw(sources: Sources, out: Path, epoch: int) -> Layer:
-    root = fresh(WORK / "stage-openclaw")
+def stage_openclaw(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
+    root = fresh(target.work / "stage-openclaw")
     npm_global_install(sources, npm_tarball(sources.one("openclaw")), root / "usr/local")
-    # image/patches: the same specs the Nix build applies; a spec that no longer matches fails the build
-    for line in patch.apply_all(patch_specs(), root / "usr/local/lib/node_modules/openclaw", "openclaw"):
+    # image/patches: the same specs the Nix build applies; a spec that no longer matches fails the build, one
+    # declared not for this release is left out with its reason, which the image's record and labels carry
+    outcome = patch.apply_all(patch_specs(), root / "usr/local/lib/node_modules/openclaw", "openclaw")
+    for line in outcome.pop("lines"):
         print(f"[patch] {line}", flush=True)
-    return write_layer(tree_entries(root), out, epoch)
+    return write_layer(tree_entries(root), out, epoch), {"patches": outcome}
 
 
-def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
-    contract = Contract.load()
-    root = fresh(WORK / "stage-plugins")
+def stage_plugins(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
+    contract = target.contract()
+    root = fresh(target.work / "stage-plugins")
     for plugin in sources.by_role("plugin"):
         dest = root / contract.plugin_path(plugin.plugin_id or "").lstrip("/")
         unpack_npm(npm_tarball(plugin), dest)
@@ -103,11 +139,11 @@ def stage_plugins(sources: Sources, out: Path, epoch: int) -> Layer:
         (root / contract.plugin_integrity_path(plugin.plugin_id or "").lstrip("/")).write_text(plugin.integrity + "\n")
     prune_unread(root, sources.prune)
     prune_package_files(root, sources.prune)
-    return write_layer(tree_entries(root), out, epoch)
+    return write_layer(tree_entries(root), out, epoch), {}
 
 
-def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
-    root = fresh(WORK / "stage-tools")
+def stage_tools(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
+    root = fresh(target.work / "stage-tools")
     for tool in sources.by_role("tool"):
         npm_global_install(sources, npm_tarball(tool), root / "usr/local")
     for entry in sources.prune.get("bundle_entries", []):
@@ -118,18 +154,18 @@ def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
         wheel = pypi_wheel(wheel_pin["name"], wheel_pin["version"])
         with zipfile.ZipFile(wheel) as zf:
             member = next(n for n in zf.namelist() if n.endswith(f".data/scripts/{wheel_pin['binary']}"))
-            target = bin_dir / wheel_pin["binary"]
-            target.write_bytes(zf.read(member))
-            target.chmod(0o755)
-    return write_layer(tree_entries(root), out, epoch)
+            binary = bin_dir / wheel_pin["binary"]
+            binary.write_bytes(zf.read(member))
+            binary.chmod(0o755)
+    return write_layer(tree_entries(root), out, epoch), {}
 
 
-def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
-    contract = Contract.load()
-    root = fresh(WORK / "stage-app")
+def stage_app(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
+    contract = target.contract()
+    root = fresh(target.work / "stage-app")
     app = root / contract.app_dir.lstrip("/")
     app.mkdir(parents=True)
-    shutil.copy2(CONTRACT_PATH, app / "contract.toml")
+    shutil.copy2(target.contract_path, app / "contract.toml")
     shutil.copy2(contract.template_path, app / contract.template_path.name)
     (root / "usr/local/bin").mkdir(parents=True)
     # the entrypoint and the health probe, each on PATH by its contract name
@@ -140,10 +176,10 @@ def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
     nss = root / contract.nss_wrapper.lstrip("/")
     nss.parent.mkdir(parents=True, exist_ok=True)
     nss.symlink_to(debian.NSS_WRAPPER_LIB)
-    return write_layer(tree_entries(root, extra_dirs=contract.mount_points), out, epoch)
+    return write_layer(tree_entries(root, extra_dirs=contract.mount_points), out, epoch), {}
 
 
-STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {
+STAGES: dict[str, Callable[[Target, Sources, Path, int], tuple[Layer, dict]]] = {
     "base": stage_base,
     "node": stage_node,
     "openclaw": stage_openclaw,
@@ -154,35 +190,50 @@ STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {
 
 
 def layer_path(name: str) -> Path:
-    return PARITY_LAYERS / f"{name}.tar"
+    return WORKING.layer_path(name)
 
 
-def build_layer(name: str) -> dict:
-    """Build one layer; records its digest beside it (the archive step reads those)."""
-    sources = Sources.load()
-    problems = sources.check_against(Contract.load())
+def build_layer(name: str, target: Target = WORKING) -> dict:
+    """Build one layer; records its digest (and what the stage reports, e.g. patches) beside it."""
+    if name in target.shared:
+        raise SystemExit(f"layer {name} is shared from {target.shared_from}: build it there (doit image)")
+    sources = target.sources()
+    problems = sources.check_against(target.contract())
     if problems:
         raise SystemExit("parity sources disagree with the contract: " + "; ".join(problems))
     started = time.monotonic()
     print(f"[{name}] building layer ...", flush=True)
-    layer = STAGES[name](sources, layer_path(name), source_date_epoch())
+    out = target.layer_path(name)
+    layer, extra = STAGES[name](target, sources, out, source_date_epoch())
     meta = {"name": name, "diff_id": layer.diff_id, "size": layer.size, "seconds": round(time.monotonic() - started, 1)}
-    write_json(layer_path(name).with_suffix(".json"), meta)
+    write_json(out.with_suffix(".json"), {**meta, **extra})
     print(f"[{name}] {layer.size / 1e6:.0f} MB {layer.diff_id[:19]} in {meta['seconds']} s", flush=True)
     return meta
 
 
-def build_archive(out: Path = PARITY_ARCHIVE) -> ImageRecord:
-    contract = Contract.load()
-    layers = []
+def build_archive(out: Path | None = None, target: Target = WORKING) -> ImageRecord:
+    """Assemble the docker-archive from the target's layers; its record names the OpenClaw version and
+    which patches were applied or left out (and why), as the image's labels do."""
+    out = out or target.archive
+    contract = target.contract()
+    layers, metas = [], {}
     for name in LAYERS:
-        meta = read_json(layer_path(name).with_suffix(".json"))
-        layers.append((name, Layer(layer_path(name), meta["diff_id"], meta["size"])))
+        metas[name] = read_json(target.layer_path(name).with_suffix(".json"))
+        if metas[name] is None:
+            raise SystemExit(f"layer {name} is not built ({target.layer_path(name)}): build it first (doit image)")
+        layers.append((name, Layer(target.layer_path(name), metas[name]["diff_id"], metas[name]["size"])))
+    patches = metas["openclaw"].get("patches") or {"applied": [], "not_applied": {}}
     epoch = source_date_epoch()
-    config = image_config(contract, layers, contract.labels(BUILDER, git_revision()), epoch)
+    config = image_config(contract, layers, contract.labels(BUILDER, git_revision(), patches), epoch)
     image_id = write_docker_archive(out, contract.image_ref, config, layers)
     record = ImageRecord(
-        BUILDER, image_id, out, contract.image_ref, tuple(LayerRecord(n, la.diff_id, la.size) for n, la in layers)
+        BUILDER,
+        image_id,
+        out,
+        contract.image_ref,
+        tuple(LayerRecord(n, la.diff_id, la.size) for n, la in layers),
+        openclaw_version=contract.openclaw_version,
+        patches=patches,
     )
     record.write(out.with_suffix(".json"))
     print(f"[archive] {out} ({out.stat().st_size / 1e6:.0f} MB) image {image_id[:19]}", flush=True)
