@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT_PATH = REPO / "image" / "contract.toml"
 TEMPLATE_DIR = REPO / "template"
 ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
+# The config both builders start the gateway with to make the image's compile cache.
+COMPILE_CACHE_CONFIG = REPO / "image" / "compile-cache.json5"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,10 @@ class Contract:
     @property
     def plugins_dir(self) -> str:
         return self.raw["image"]["plugins_dir"]
+
+    @property
+    def compile_cache(self) -> str:
+        return self.raw["image"]["compile_cache"]
 
     def plugin_path(self, plugin_id: str) -> str:
         return f"{self.plugins_dir}/{plugin_id}"

@@ -8,6 +8,8 @@ rebuilds only the small `app` layer:
   plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>,
             each with its tarball's pinned integrity beside it (contract: plugin_integrity_suffix)
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
+  cache     node's compile cache of the gateway's modules, made by starting it once from the node,
+            openclaw and plugins layers (image/parity/compile_cache.py)
   app       entrypoint, contract, template, the /config /state /logs mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 from image.archive import image_config, write_docker_archive
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
-from image.parity import debian
+from image.parity import compile_cache, debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
 from image.parity.npm import (
     node_toolchain,
@@ -44,7 +46,9 @@ from plumbing import commands
 from plumbing.files import read_json, write_json
 
 BUILDER = "parity"
-LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
+LAYERS = ("base", "node", "openclaw", "plugins", "tools", "cache", "app")
+# The layers the gateway runs from when the compile cache is made (their digests are its inputs).
+CACHE_FROM = ("node", "openclaw", "plugins")
 
 
 def fresh(path: Path) -> Path:
@@ -121,6 +125,14 @@ def stage_tools(sources: Sources, out: Path, epoch: int) -> Layer:
     return write_layer(tree_entries(root), out, epoch)
 
 
+def stage_cache(sources: Sources, out: Path, epoch: int) -> Layer:
+    root = fresh(WORK / "stage-cache")
+    scratch = fresh(WORK / "cache-build")
+    compile_cache.bake([layer_path(name) for name in CACHE_FROM], root, scratch)
+    shutil.rmtree(scratch)
+    return write_layer(tree_entries(root), out, epoch)
+
+
 def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
     contract = Contract.load()
     root = fresh(WORK / "stage-app")
@@ -145,6 +157,7 @@ STAGES: dict[str, Callable[[Sources, Path, int], Layer]] = {
     "openclaw": stage_openclaw,
     "plugins": stage_plugins,
     "tools": stage_tools,
+    "cache": stage_cache,
     "app": stage_app,
 }
 
