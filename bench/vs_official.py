@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +36,7 @@ from entry.openclaw_nix_entry import render, resolve_values
 from harness.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live
 from harness.evidence import Scenario, write_json
 from harness.podman import QaUser
-from image.contract import Contract
+from image.contract import COMPILE_CACHE_FLUSH, Contract
 from image.paths import EVIDENCE
 from image.record import ImageRecord
 from pipeline.load import loaded_id
@@ -43,6 +44,7 @@ from plumbing import commands
 from plumbing.waiting import poll
 
 CONTRACT = Contract.load()
+
 SETTLE_S = 10
 TIMEOUT_S = 180
 # Goals, ours / official-style in the same run (image size in MB, absolute).
@@ -63,6 +65,8 @@ LEVERS = {
     "ours-semispace": f"V8 semi-space capped at {SEMI_SPACE_MB} MB "
     f"(`NODE_OPTIONS=--max-semi-space-size={SEMI_SPACE_MB}`; a compile cache made with the same flag, "
     "as a build with it in the env would)",
+    "ours-flush": "node's in-memory compile cache entries freed after loading "
+    "(`NODE_OPTIONS=--require=…/compile-cache-flush.cjs`: `module.flushCompileCache()` every 5 s)",
     "ours-idleplugins": "bundled plugins that can do nothing here turned off in the template "
     f"({', '.join(IDLE_BUNDLED)})",
 }
@@ -76,6 +80,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "ours-arena2": ("ours", ["-e", "MALLOC_ARENA_MAX=2"]),
     # + the cache prepare_cache() makes with the same NODE_OPTIONS, mounted over the image's
     "ours-semispace": ("ours", [a for k, v in SEMI_SPACE_ENV.items() for a in ("-e", f"{k}={v}")]),
+    "ours-flush": (
+        "ours",
+        ["-v", "{tmp}/flush.cjs:/bench/flush.cjs:ro", "-e", "NODE_OPTIONS=--require=/bench/flush.cjs"],
+    ),
     "ours-idleplugins": ("ours", []),  # its own template: see Sides
 }
 DEFAULT_SIDES = ["ours", "official", "ours-statecache"]
@@ -132,7 +140,7 @@ class Sides:
         self.user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
         runner = Runner(self.user, self.refs[kind], Scenario("bench-vs-official", "bench"))
         name = f"bench-vs-{side}"
-        flags = ["-p", f"127.0.0.1:{port}:{CONTRACT.port}", *extra]
+        flags = ["-p", f"127.0.0.1:{port}:{CONTRACT.port}", *(a.format(tmp=self.tmp) for a in extra)]
         if kind == "ours":
             self.user.mkdirs(vols.state, vols.logs)
             env = {"OPENCLAW_NIX_TEMPLATE": "/bench/openclaw.json5"}
@@ -257,6 +265,8 @@ def main() -> int:
         os.chmod(tmp, 0o755)
         (tmp / "openclaw.json5").write_text(template_text)
         (tmp / "ours-idleplugins.json5").write_text(idle_plugins_off(template_text))
+        shutil.copy(COMPILE_CACHE_FLUSH, tmp / "flush.cjs")
+        os.chmod(tmp / "flush.cjs", 0o644)
         (tmp / "openclaw.json").write_text(render(template_text, values))
         os.chmod(tmp / "openclaw.json", 0o644)
         baked = user.home / "bench-volumes" / "vs-semispace-compile-cache"

@@ -18,6 +18,8 @@ TEMPLATE_DIR = REPO / "template"
 ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
 # The config both builders start the gateway with to make the image's compile cache.
 COMPILE_CACHE_CONFIG = REPO / "image" / "compile-cache.json5"
+# Preloaded into node (env NODE_OPTIONS) to free its in-memory compile cache entries once modules are loaded.
+COMPILE_CACHE_FLUSH = REPO / "image" / "compile-cache-flush.cjs"
 
 
 @dataclass(frozen=True)
