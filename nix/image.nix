@@ -150,11 +150,11 @@ let
   );
   compileCache = pkgs.runCommand "openclaw-nix-compile-cache" { } ''
     ${imageEnv}
-    export PATH=${gatewayPatched}/bin:${pkgs.coreutils}/bin:${pkgs.curl}/bin:${pkgs.gnugrep}/bin
+    export PATH=${gatewayPatched}/bin:${pkgs.coreutils}/bin:${pkgs.curl}/bin:${pkgs.gnugrep}/bin:${pkgs.gnused}/bin
     export OPENCLAW_CONFIG_PATH=$TMPDIR/config/openclaw.json NODE_COMPILE_CACHE=$out
-    export OPENCLAW_CACHE_BUILD_DIR=$TMPDIR/run OPENCLAW_CACHE_BUILD_PLUGINS=$TMPDIR/plugins
     mkdir -p $TMPDIR/config $TMPDIR/run $TMPDIR/plugins $out
-    cp ${compileCacheConfig} $OPENCLAW_CONFIG_PATH
+    sed -e "s|\''${OPENCLAW_CACHE_BUILD_DIR}|$TMPDIR/run|g" -e "s|\''${OPENCLAW_CACHE_BUILD_PLUGINS}|$TMPDIR/plugins|g" \
+      ${compileCacheConfig} > $OPENCLAW_CONFIG_PATH
     ${builtins.concatStringsSep "\n" (map (id: "ln -s ${pluginsPatched.${id}} $TMPDIR/plugins/${id}") contract.openclaw.plugins)}
     openclaw gateway run --bind loopback --port ${toString (builtins.head image.ports)} > $TMPDIR/gateway.out 2>&1 &
     gateway=$!

@@ -64,10 +64,17 @@ def build_env(contract: Contract, scratch: Path) -> dict[str, str]:
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "OPENCLAW_CONFIG_PATH": str(scratch / "config" / "openclaw.json"),
         "NODE_COMPILE_CACHE": contract.compile_cache,
-        "OPENCLAW_CACHE_BUILD_DIR": str(scratch),
-        "OPENCLAW_CACHE_BUILD_PLUGINS": contract.plugins_dir,
     }
     return env
+
+
+def build_config(contract: Contract, scratch: Path) -> str:
+    """image/compile-cache.json5 with its two paths filled in here: OpenClaw reads `logging` before it
+    substitutes ${NAME}, so the file must already hold them."""
+    text = COMPILE_CACHE_CONFIG.read_text()
+    return text.replace("${OPENCLAW_CACHE_BUILD_DIR}", str(scratch)).replace(
+        "${OPENCLAW_CACHE_BUILD_PLUGINS}", contract.plugins_dir
+    )
 
 
 def namespace_argv(tree: Path, contract: Contract, command: list[str]) -> list[str]:
@@ -138,7 +145,7 @@ def bake(layer_tars: list[Path], root: Path, scratch: Path) -> Path:
     cache.mkdir(parents=True)
     run_dir = scratch / "run"
     (run_dir / "config").mkdir(parents=True)
-    shutil.copy2(COMPILE_CACHE_CONFIG, run_dir / "config" / "openclaw.json")
+    (run_dir / "config" / "openclaw.json").write_text(build_config(contract, run_dir))
     port = free_port()
     command = ["openclaw", "gateway", "run", "--bind", "loopback", "--port", str(port)]
     argv = namespace_argv(tree, contract, command)
