@@ -16,7 +16,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from image import builder
-from image.contract import COMPILE_CACHE_CONFIG, CONTRACT_PATH, ENTRY_PATH, Contract
+from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
@@ -169,7 +169,8 @@ def _parity_image():
     ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
-        deps = [*code] + ([str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE)] if name == "app" else [])
+        app_files = [str(ENTRY_PATH), str(CONTRACT_PATH), str(TEMPLATE), str(COMPILE_CACHE_FLUSH)]
+        deps = [*code] + (app_files if name == "app" else [])
         deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
         if name == "cache":
             deps += [str(REPO / "image/parity/compile_cache.py"), str(COMPILE_CACHE_CONFIG)]

@@ -61,6 +61,7 @@
         );
         patchApplier = ./image/patches/apply.py;
         compileCacheConfig = ./image/compile-cache.json5;
+        compileCacheFlush = ./image/compile-cache-flush.cjs;
         revision = self.rev or self.dirtyRev or "dirty";
       };
       # The kubenix module's objects with its defaults and with every option changed (nix/kubenix-eval.nix).

@@ -57,13 +57,18 @@ def package_of(url: str) -> str:
     return path
 
 
-def cpu_summary(profile: dict) -> dict:
-    """Self time (ms) per package and per function, from a .cpuprofile's samples."""
+def cpu_summary(profile: dict, until_ms: float) -> dict:
+    """Self time (ms) per package and per function, from a .cpuprofile's samples in its first `until_ms`
+    (node's start to /healthz live: not the heap snapshot and the stop that follow)."""
     nodes = {n["id"]: n for n in profile["nodes"]}
     deltas = profile.get("timeDeltas", [])
     by_package: Counter = Counter()
     by_function: Counter = Counter()
+    elapsed = 0.0
     for sample, delta in zip(profile.get("samples", []), deltas, strict=False):
+        elapsed += delta / 1000
+        if elapsed > until_ms:
+            break
         frame = nodes[sample]["callFrame"]
         name = frame.get("functionName") or "(anonymous)"
         if name in ("(garbage collector)", "(idle)", "(program)", "(root)"):
@@ -74,9 +79,8 @@ def cpu_summary(profile: dict) -> dict:
         by_function[f"{name} {frame.get('url', '').rsplit('/', 1)[-1]}:{frame.get('lineNumber', 0) + 1}"] += (
             delta / 1000
         )
-    total = (profile["endTime"] - profile["startTime"]) / 1000
     return {
-        "profiled_ms": round(total),
+        "profiled_ms": round(min(elapsed, until_ms)),
         "by_package_ms": {k: round(v) for k, v in by_package.most_common(TOP)},
         "by_function_ms": {k: round(v) for k, v in by_function.most_common(TOP)},
     }
@@ -118,9 +122,10 @@ def smaps_summary(pid: str) -> dict:
 
 
 def gateway_pid(user: QaUser, name: str) -> str:
-    """The host pid of the container's node process (the gateway: the entrypoint exec'd into it)."""
+    """The host pid of the container's gateway: the entrypoint exec'd into node, which names itself
+    `openclaw`; the one process besides the init."""
     top = user.podman("top", name, "hpid", "comm", check=True).stdout.splitlines()[1:]
-    return next(line.split()[0] for line in top if line.split()[1:] == ["node"])
+    return next(line.split()[0] for line in top if line.split()[1:] != ["tini"])
 
 
 def newest(folder: Path, suffix: str) -> Path:
@@ -164,7 +169,7 @@ def main() -> int:
     finally:
         runner.remove(name)
         shutil.rmtree(tmp)
-    cpu = cpu_summary(json.loads(newest(vols.logs / "profile", ".cpuprofile").read_text()))
+    cpu = cpu_summary(json.loads(newest(vols.logs / "profile", ".cpuprofile").read_text()), live_s * 1000)
     heap = heap_summary(json.loads(snapshot_path.read_text()))
     result = {"image": image.ref, "image_id": image.image_id, "live_s": live_s, "cpu": cpu, "heap": heap}
     result["smaps_rss_mb"] = smaps

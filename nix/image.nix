@@ -38,6 +38,7 @@
   patches, # image/patches/*.toml: find/replace fixes of the pinned gateway (docs/patches.md)
   patchApplier, # image/patches/apply.py: the parity builder's applier, run here as a script
   compileCacheConfig, # image/compile-cache.json5: the config the gateway starts with once, to make node's compile cache
+  compileCacheFlush, # image/compile-cache-flush.cjs: node preload named by the contract's NODE_OPTIONS (app_dir)
   revision ? "unknown",
 }:
 let
@@ -130,12 +131,14 @@ let
     cp ${entry} $out${appDir}/openclaw_nix_entry.py
     cp ${contractFile} $out${appDir}/contract.toml
     cp ${template} $out${appDir}/${contract.openclaw.config_template}
+    cp ${compileCacheFlush} $out${appDir}/compile-cache-flush.cjs
     chmod 0755 $out${appDir}/openclaw_nix_entry.py
   '';
 
   # node's compile cache of the gateway's modules, made as the parity builder makes it
   # (image/parity/compile_cache.py): the patched gateway started once in the build sandbox with the
-  # image's env (its V8 flags are part of node's cache tag; /state paths moved to $TMPDIR), the shared
+  # image's env (its V8 flags are part of node's cache tag; /state paths moved to $TMPDIR, app_dir to the
+  # app's store path), the shared
   # build config and the plugin roots, on loopback, stopped with SIGTERM once ready; node writes the
   # cache into $out as it exits. node keys entries by module path: the store paths here are the ones the
   # image runs (node resolves the plugin links to them). The sandbox's uid names the one sub-directory;
@@ -144,7 +147,7 @@ let
   imageEnv = builtins.concatStringsSep "\n" (
     builtins.attrValues (
       builtins.mapAttrs (
-        name: value: "export ${name}=\"${builtins.replaceStrings [ stateDir ] [ "$TMPDIR/state" ] value}\""
+        name: value: "export ${name}=\"${builtins.replaceStrings [ stateDir appDir ] [ "$TMPDIR/state" "${app}${appDir}" ] value}\""
       ) contract.env
     )
   );

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from image.contract import COMPILE_CACHE_FLUSH
 from image.parity.npm import node_toolchain
 from image.parity.sources import Sources
 from tests.conftest import UNPRIVILEGED_UID
@@ -99,3 +100,19 @@ def test_another_uid_reads_a_read_only_baked_cache_through_a_link_and_writes_not
     assert extra.returncode == 0, extra.stderr
     assert "m3.js" in extra.stderr and "failed" in extra.stderr  # the one write it tries is refused
     assert sorted(os.listdir(baked / tag)) == before
+
+
+def test_the_flush_preload_frees_the_entries_and_keeps_no_process_alive(node, tmp_path):
+    """image/compile-cache-flush.cjs (the image's NODE_OPTIONS): a short program still exits at once (the
+    timer is unref'd); a long-running one has its in-memory entries flushed and cleared within ~5 s."""
+    main = program(tmp_path)
+    preload = f"--require={COMPILE_CACHE_FLUSH}"
+    quick = run(node, main, tmp_path / "cache", NODE_OPTIONS=preload)
+    assert quick.returncode == 0, quick.stderr
+    assert "flushCompileCache() finished" not in quick.stderr
+    waiting = tmp_path / "wait.js"
+    waiting.write_text('require("./mods/m1.js"); setTimeout(() => {}, 6500);\n')
+    slow = run(node, waiting, tmp_path / "cache", NODE_OPTIONS=preload)
+    assert slow.returncode == 0, slow.stderr
+    flushed = slow.stderr.split("flushCompileCache() finished")[0]
+    assert "Clear deserialized cache" in flushed, slow.stderr  # cleared by the flush, not only at exit

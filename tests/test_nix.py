@@ -27,6 +27,7 @@ FLAKE_FILES = [
     "image/contract.toml",
     "image/patches",
     "image/compile-cache.json5",
+    "image/compile-cache-flush.cjs",
     "entry",
     "template",
     "deploy/k8s/config-overlay",

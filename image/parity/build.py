@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from image.archive import image_config, write_docker_archive
-from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
+from image.contract import COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import compile_cache, debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
@@ -142,6 +142,7 @@ def stage_app(sources: Sources, out: Path, epoch: int) -> Layer:
     (app / ENTRY_PATH.name).chmod(0o755)
     shutil.copy2(CONTRACT_PATH, app / "contract.toml")
     shutil.copy2(contract.template_path, app / contract.template_path.name)
+    shutil.copy2(COMPILE_CACHE_FLUSH, app / COMPILE_CACHE_FLUSH.name)
     entry_name = contract.entrypoint[-1]
     (root / "usr/local/bin").mkdir(parents=True)
     (root / "usr/local/bin" / entry_name).symlink_to(f"{contract.app_dir}/{ENTRY_PATH.name}")

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from image.contract import COMPILE_CACHE_CONFIG, Contract
+from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, Contract
 from plumbing import commands
 
 READY_LINE = b'"gateway ready"'  # the gateway subsystem's JSON log line once every channel started
@@ -50,8 +50,8 @@ def live(port: int) -> bool:
 
 
 def build_env(contract: Contract, scratch: Path) -> dict[str, str]:
-    """The image's env with its /state and /config paths moved into `scratch` and node's cache at the
-    contract's compile_cache path: the same V8 flags, hence the same cache tag, as at run time."""
+    """The image's env with its /state, /config and app_dir paths moved into `scratch` and node's cache at
+    the contract's compile_cache path: the same V8 flags, hence the same cache tag, as at run time."""
     state = contract.volumes["state"]["path"]
 
     def moved(value: str) -> str:
@@ -59,7 +59,10 @@ def build_env(contract: Contract, scratch: Path) -> dict[str, str]:
             str(scratch / p.lstrip("/")) if p == state or p.startswith(state + "/") else p for p in value.split(":")
         )
 
-    env = {name: moved(value) for name, value in contract.env.items()}
+    app = scratch / "app"  # what the env names in app_dir (NODE_OPTIONS' preload): not in these layers
+    app.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(COMPILE_CACHE_FLUSH, app / COMPILE_CACHE_FLUSH.name)
+    env = {name: moved(value).replace(contract.app_dir, str(app)) for name, value in contract.env.items()}
     env |= {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "OPENCLAW_CONFIG_PATH": str(scratch / "config" / "openclaw.json"),
