@@ -108,7 +108,11 @@ def performance(c: Contract) -> str:
         out += vs_official_table(vs)
     levers = _bench("vs_official_levers")
     if levers:
-        out += ["Memory and start levers, each on its own in one interleaved run (`vs_official_levers.json`):", ""]
+        out += [
+            "Levers, each on its own as an override on the image that run measured (`ours` there), in one "
+            f"interleaved run (`vs_official_levers.json`, image `{levers['images']['ours']['image_id'][:19]}`):",
+            "",
+        ]
         out += lever_table(levers)
     if entry:
         out.append(
