@@ -16,7 +16,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from image import builder
-from image.contract import CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
+from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
@@ -136,6 +136,13 @@ def _layer_inputs(name: str) -> dict:
             "pypi": SOURCES.pypi,
             "prune": SOURCES.prune,
         },
+        # plus the digests of the layers it runs from (file_dep): the image env's V8 flags change node's cache tag
+        "cache": {
+            "env": CONTRACT.env,
+            "compile_cache": CONTRACT.compile_cache,
+            "plugins_dir": CONTRACT.plugins_dir,
+            "volumes": CONTRACT.volumes,
+        },
         "app": {"app_dir": CONTRACT.app_dir, "entry": CONTRACT.entrypoint, "volumes": CONTRACT.volumes},
     }[name]
 
@@ -163,9 +170,12 @@ def _parity_image():
     ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
-        app = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE)]
-        deps = [*code] + (app if name == "app" else [])
+        app_files = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE), str(COMPILE_CACHE_FLUSH)]
+        deps = [*code] + (app_files if name == "app" else [])
         deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
+        if name == "cache":
+            deps += [str(REPO / "image/parity/compile_cache.py"), str(COMPILE_CACHE_CONFIG)]
+            deps += [str(parity.layer_path(n).with_suffix(".json")) for n in parity.CACHE_FROM]
         yield {
             "name": name,
             "doc": f"parity layer '{name}'",

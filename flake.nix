@@ -63,6 +63,8 @@
         patchApplier = ./image/patches/apply.py;
         # Files of named npm packages nothing reads, pruned from the plugin roots as the parity builder does.
         packageFiles = (builtins.fromTOML (builtins.readFile ./image/parity/sources.toml)).prune.package_files or { };
+        compileCacheConfig = ./image/compile-cache.json5;
+        compileCacheFlush = ./image/compile-cache-flush.cjs;
         revision = self.rev or self.dirtyRev or "dirty";
       };
       # The kubenix module's objects with its defaults and with every option changed (nix/kubenix-eval.nix).

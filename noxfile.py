@@ -64,6 +64,7 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "bench/start.py")
     session.run(PY, "bench/stop.py")
     session.run(PY, "bench/vs_official.py")
+    session.run(PY, "bench/start_profile.py")
     session.run(PY, "bench/size.py")
     session.run(PY, "bench/largest_paths.py")
     session.run(PY, "bench/package_shares.py")

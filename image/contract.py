@@ -18,6 +18,10 @@ TEMPLATE_DIR = REPO / "template"
 ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
 # The health probe both builders install beside the entrypoint, on PATH as [probe].command.
 PROBE_PATH = REPO / "entry" / "openclaw_nix_probe.py"
+# The config both builders start the gateway with to make the image's compile cache.
+COMPILE_CACHE_CONFIG = REPO / "image" / "compile-cache.json5"
+# Preloaded into node (env NODE_OPTIONS) to free its in-memory compile cache entries once modules are loaded.
+COMPILE_CACHE_FLUSH = REPO / "image" / "compile-cache-flush.cjs"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,10 @@ class Contract:
     @property
     def plugins_dir(self) -> str:
         return self.raw["image"]["plugins_dir"]
+
+    @property
+    def compile_cache(self) -> str:
+        return self.raw["image"]["compile_cache"]
 
     def plugin_path(self, plugin_id: str) -> str:
         return f"{self.plugins_dir}/{plugin_id}"
