@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
 import shlex
@@ -37,8 +36,8 @@ from harness.containers import Runner, Volumes
 from harness.evidence import EVIDENCE_DIR, write_json
 from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
 from harness.model_server import ECHO_PREFIX, ScriptedModel, turn_text
-from harness.preconditions import cannot_run
-from harness.synapse import SYNAPSE_VENV, SYNAPSE_VERSION, Client
+from harness.preconditions import require_matrix_pod
+from harness.synapse import Client
 from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
@@ -67,10 +66,7 @@ print(json.dumps(rows))
 
 @pytest.fixture(scope="module")
 def stage(qa_user, image):
-    if os.geteuid() != 0:
-        cannot_run("the Matrix scenarios enter the pod's network namespace from root (run the suite as root)")
-    if not (SYNAPSE_VENV / "bin" / "python").exists():
-        cannot_run(f"Synapse {SYNAPSE_VERSION} is not installed in {SYNAPSE_VENV} (run setup/bootstrap.sh)")
+    require_matrix_pod()
     model = ScriptedModel([], echo=TOKEN)
     with matrix_pod(qa_user, POD, synapse_port=SYNAPSE_PORT, model_port=MODEL_PORT, model=model) as pod:
         yield pod

@@ -21,7 +21,6 @@ Run as the README's identity (keep-id) and as Kubernetes does (read-only root, u
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
@@ -33,8 +32,7 @@ from harness.containers import CONTRACT, NO_ENTRY_UID, Runner, Volumes, restrict
 from harness.evidence import EVIDENCE_DIR, write_json
 from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
 from harness.model_server import ECHO_PREFIX, ScriptedModel
-from harness.preconditions import cannot_run
-from harness.synapse import SYNAPSE_VENV, SYNAPSE_VERSION
+from harness.preconditions import require_matrix_pod
 from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
@@ -70,10 +68,7 @@ PROBE = CONTRACT.probe["command"]
 
 @pytest.fixture(scope="module")
 def stage(qa_user, image):
-    if os.geteuid() != 0:
-        cannot_run("the Matrix scenarios enter the pod's network namespace from root (run the suite as root)")
-    if not (SYNAPSE_VENV / "bin" / "python").exists():
-        cannot_run(f"Synapse {SYNAPSE_VERSION} is not installed in {SYNAPSE_VENV} (run setup/bootstrap.sh)")
+    require_matrix_pod()
     model = ScriptedModel([], echo=TOKEN)
     with matrix_pod(qa_user, POD, synapse_port=SYNAPSE_PORT, model_port=MODEL_PORT, model=model) as pod:
         yield pod

@@ -23,7 +23,6 @@ its fresh /state never sees another scenario's rooms.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -36,8 +35,8 @@ from harness.conversation import ask, await_reply, bot_joins, in_conversation, r
 from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
 from harness.model_server import SHELL_TOOL, ScriptedModel, Step
 from harness.podman import QaUser
-from harness.preconditions import cannot_run
-from harness.synapse import SERVER_NAME, SYNAPSE_VENV, SYNAPSE_VERSION, Client, Netns, Synapse
+from harness.preconditions import require_matrix_pod
+from harness.synapse import SERVER_NAME, SYNAPSE_VERSION, Client, Netns, Synapse
 from plumbing.waiting import poll
 
 pytestmark = pytest.mark.container
@@ -64,10 +63,7 @@ class MatrixEnv:
 
 @pytest.fixture(scope="module")
 def matrix(qa_user: QaUser, image: dict):
-    if os.geteuid() != 0:
-        cannot_run("the Matrix scenarios enter the pod's network namespace from root (run the suite as root)")
-    if not (SYNAPSE_VENV / "bin" / "python").exists():
-        cannot_run(f"Synapse {SYNAPSE_VERSION} is not installed in {SYNAPSE_VENV} (run setup/bootstrap.sh)")
+    require_matrix_pod()
     overlay_text = (OVERLAY_DIR / "10-matrix.json5").read_text()
     assert f"@{HUMAN}:{SERVER_NAME}" in overlay_text, "the overlay must allow the test's human"
     assert f"127.0.0.1:{MODEL_PORT}/" in (OVERLAY_DIR / "20-scripted-model.json5").read_text()

@@ -21,7 +21,6 @@ stand-in is the SCRIPTED model (harness/model_server.py), whose records show wha
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shlex
 import time
@@ -35,8 +34,8 @@ from harness.conversation import ask, await_reply, bot_joins, record_model_excha
 from harness.matrix_pod import OVERLAY_MOUNT, logs_text, matrix_pod, open_dm, overlay_copy, start_gateway, timeline
 from harness.model_server import ScriptedModel, Step
 from harness.podman import QaUser
-from harness.preconditions import cannot_run
-from harness.synapse import SYNAPSE_VENV, SYNAPSE_VERSION, Client, Synapse
+from harness.preconditions import require_matrix_pod
+from harness.synapse import Client, Synapse
 from image.record import ImageRecord
 from image.release import previous
 from pipeline.release import build_and_load
@@ -95,10 +94,7 @@ class Stage:
 
 @pytest.fixture(scope="module")
 def stage(qa_user: QaUser, image):
-    if os.geteuid() != 0:
-        cannot_run("the Matrix scenarios enter the pod's network namespace from root (run the suite as root)")
-    if not (SYNAPSE_VENV / "bin" / "python").exists():
-        cannot_run(f"Synapse {SYNAPSE_VERSION} is not installed in {SYNAPSE_VENV} (run setup/bootstrap.sh)")
+    require_matrix_pod()
     # the previous release, built and loaded by the pipeline (reused when up to date)
     old = build_and_load(previous())
     assert old.openclaw_version == previous() and old.ref.endswith(f":{previous()}"), old
