@@ -16,7 +16,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from image import builder
-from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
+from image.contract import COMPILE_CACHE_CONFIG, CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
@@ -170,7 +170,7 @@ def _parity_image():
     ]
     for name in parity.LAYERS:
         # after `pin` (which fails on inconsistent pins), but rebuilt only when this layer's own inputs change
-        app_files = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE), str(COMPILE_CACHE_FLUSH)]
+        app_files = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE), *map(str, NODE_PRELOADS)]
         deps = [*code] + (app_files if name == "app" else [])
         deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
         if name == "cache":

@@ -65,6 +65,7 @@
         packageFiles = (builtins.fromTOML (builtins.readFile ./image/parity/sources.toml)).prune.package_files or { };
         compileCacheConfig = ./image/compile-cache.json5;
         compileCacheFlush = ./image/compile-cache-flush.cjs;
+        esmResolveFastpath = ./image/esm-resolve-fastpath.cjs;
         revision = self.rev or self.dirtyRev or "dirty";
       };
       # The kubenix module's objects with its defaults and with every option changed (nix/kubenix-eval.nix).

@@ -36,7 +36,8 @@ from entry.openclaw_nix_entry import render, resolve_values
 from harness.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live
 from harness.evidence import Scenario, write_json
 from harness.podman import QaUser
-from image.contract import COMPILE_CACHE_FLUSH, Contract
+from harness.resolve_record import without_preload
+from image.contract import COMPILE_CACHE_FLUSH, ESM_RESOLVE_FASTPATH, Contract
 from image.paths import EVIDENCE
 from image.record import ImageRecord
 from pipeline.load import loaded_id
@@ -69,7 +70,12 @@ LEVERS = {
     "(`NODE_OPTIONS=--require=…/compile-cache-flush.cjs`: `module.flushCompileCache()` every 5 s)",
     "ours-idleplugins": "bundled plugins that can do nothing here turned off in the template "
     f"({', '.join(IDLE_BUNDLED)})",
+    "ours-nofastpath": "the image before the ES resolve fast path: node re-parses a package's whole "
+    '"exports" map for every module an import resolves (`--require=…/esm-resolve-fastpath.cjs` left out '
+    "of NODE_OPTIONS)",
 }
+# the image's own NODE_OPTIONS without the ES resolve fast path: the image as it was before it
+NO_FASTPATH_OPTIONS = without_preload(CONTRACT.env["NODE_OPTIONS"], ESM_RESOLVE_FASTPATH.name)
 # added to the image's own NODE_OPTIONS (its preload), as a build with the flag in the contract env would run
 SEMI_SPACE_ENV = {
     "NODE_OPTIONS": f"{CONTRACT.env.get('NODE_OPTIONS', '')} --max-semi-space-size={SEMI_SPACE_MB}".strip()
@@ -88,8 +94,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ["-v", "{tmp}/flush.cjs:/bench/flush.cjs:ro", "-e", "NODE_OPTIONS=--require=/bench/flush.cjs"],
     ),
     "ours-idleplugins": ("ours", []),  # its own template: see Sides
+    "ours-nofastpath": ("ours", ["-e", f"NODE_OPTIONS={NO_FASTPATH_OPTIONS}"]),
 }
-DEFAULT_SIDES = ["ours", "official", "ours-statecache"]
+DEFAULT_SIDES = ["ours", "official", "ours-statecache", "ours-nofastpath"]
 
 
 def idle_plugins_off(template: str) -> str:

@@ -22,6 +22,10 @@ PROBE_PATH = REPO / "entry" / "openclaw_nix_probe.py"
 COMPILE_CACHE_CONFIG = REPO / "image" / "compile-cache.json5"
 # Preloaded into node (env NODE_OPTIONS) to free its in-memory compile cache entries once modules are loaded.
 COMPILE_CACHE_FLUSH = REPO / "image" / "compile-cache-flush.cjs"
+# Preloaded into node (env NODE_OPTIONS): relative ES imports resolved without node re-parsing "exports".
+ESM_RESOLVE_FASTPATH = REPO / "image" / "esm-resolve-fastpath.cjs"
+# Every preload NODE_OPTIONS names; both builders install each in app_dir under its own name.
+NODE_PRELOADS = (COMPILE_CACHE_FLUSH, ESM_RESOLVE_FASTPATH)
 
 
 @dataclass(frozen=True)

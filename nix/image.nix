@@ -41,6 +41,7 @@
   packageFiles ? { }, # image/parity/sources.toml [prune.package_files]: { <npm package> = [ <path in it> ]; }
   compileCacheConfig, # image/compile-cache.json5: the config the gateway starts with once, to make node's compile cache
   compileCacheFlush, # image/compile-cache-flush.cjs: node preload named by the contract's NODE_OPTIONS (app_dir)
+  esmResolveFastpath, # image/esm-resolve-fastpath.cjs: node preload named by the contract's NODE_OPTIONS (app_dir)
   revision ? "unknown",
 }:
 let
@@ -161,6 +162,7 @@ let
     cp ${contractFile} $out${appDir}/contract.toml
     cp ${template} $out${appDir}/${contract.openclaw.config_template}
     cp ${compileCacheFlush} $out${appDir}/compile-cache-flush.cjs
+    cp ${esmResolveFastpath} $out${appDir}/esm-resolve-fastpath.cjs
     chmod 0755 $out${appDir}/openclaw_nix_entry.py $out${appDir}/openclaw_nix_probe.py
   '';
 

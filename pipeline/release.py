@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from harness.podman import QaUser
-from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
+from image.contract import COMPILE_CACHE_CONFIG, CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.nix.lock import relock
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH
@@ -120,7 +120,7 @@ def layer_inputs(target: parity.Target, name: str) -> str:
             target.contract_path,
             ENTRY_PATH,
             PROBE_PATH,
-            COMPILE_CACHE_FLUSH,
+            *NODE_PRELOADS,
             Contract.load(target.contract_path).template_path,
         ],
         # node's compile cache is made from the release's own node, openclaw and plugins layers

@@ -29,6 +29,7 @@ FLAKE_FILES = [
     "image/patches",
     "image/compile-cache.json5",
     "image/compile-cache-flush.cjs",
+    "image/esm-resolve-fastpath.cjs",
     "entry",
     "template",
     "deploy/k8s/config-overlay",

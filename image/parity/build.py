@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from image.archive import image_config, write_docker_archive
-from image.contract import COMPILE_CACHE_FLUSH, CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, Contract
+from image.contract import CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
 from image.parity import compile_cache, debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
@@ -180,7 +180,8 @@ def stage_app(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[
     app.mkdir(parents=True)
     shutil.copy2(target.contract_path, app / "contract.toml")
     shutil.copy2(contract.template_path, app / contract.template_path.name)
-    shutil.copy2(COMPILE_CACHE_FLUSH, app / COMPILE_CACHE_FLUSH.name)
+    for preload in NODE_PRELOADS:
+        shutil.copy2(preload, app / preload.name)
     (root / "usr/local/bin").mkdir(parents=True)
     # the entrypoint and the health probe, each on PATH by its contract name
     for script, command in ((ENTRY_PATH, contract.entrypoint[-1]), (PROBE_PATH, contract.probe["command"])):

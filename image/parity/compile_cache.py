@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from image.contract import COMPILE_CACHE_CONFIG, COMPILE_CACHE_FLUSH, Contract
+from image.contract import COMPILE_CACHE_CONFIG, NODE_PRELOADS, Contract
 from plumbing import commands
 
 READY_LINE = b'"gateway ready"'  # the gateway subsystem's JSON log line once every channel started
@@ -61,7 +61,8 @@ def build_env(contract: Contract, scratch: Path) -> dict[str, str]:
 
     app = scratch / "app"  # what the env names in app_dir (NODE_OPTIONS' preload): not in these layers
     app.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(COMPILE_CACHE_FLUSH, app / COMPILE_CACHE_FLUSH.name)
+    for preload in NODE_PRELOADS:
+        shutil.copy2(preload, app / preload.name)
     env = {name: moved(value).replace(contract.app_dir, str(app)) for name, value in contract.env.items()}
     env |= {
         "PATH": "/usr/local/bin:/usr/bin:/bin",

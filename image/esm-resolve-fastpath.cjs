@@ -1,0 +1,58 @@
+// Preloaded into the image's node processes (image/contract.toml [env] NODE_OPTIONS).
+// Why: for every `.js` module an ES import resolves, node 22 looks up the package scope's "type", and
+// its lookup (package_json_reader getPackageScopeConfig) copies the package.json fields with an object
+// spread that runs the lazy `exports` getter: the whole "exports" map is JSON-parsed again for each
+// module. OpenClaw's map is 45 kB with 325 entries and a start resolves ~12,000 relative imports, so
+// this one parse was the largest item of the gateway's start profile (docs/performance.md).
+// What: a resolve hook that answers a relative `./x.js` / `../x.js` import itself only where node has
+// already answered for that directory, and with node's own answer:
+// - node resolved a `.js` file of the same directory to exactly the URL the specifier spells (its
+//   realpath: no symlink on the way) with the declared format "module" or "commonjs" (every file of a
+//   directory shares its package scope, so the format is the directory's);
+// - the file exists and is a regular file (lstat: not a symlink), its name plain ASCII (its URL form is
+//   its path form), no query, hash or import attributes.
+// Anything else (bare and absolute specifiers, require(), a missing file, a directory, a symlink, a
+// package without "type") goes to node as before, errors included.
+"use strict";
+const { registerHooks } = require("node:module");
+const { lstatSync } = require("node:fs");
+
+const PLAIN_NAME = /^[A-Za-z0-9._-]+\.js$/;
+const formatOfDir = new Map(); // "file:///…/dir/" -> the format node gave a `.js` file there
+// How many imports it answered, for QA (harness/resolve_record.py): node does not tell an outer hook.
+const stats = { answered: 0 };
+Object.defineProperty(globalThis, Symbol.for("openclaw-nix.esm-resolve-fastpath"), { value: stats });
+
+function resolve(specifier, context, nextResolve) {
+  const parent = context.parentURL;
+  const attributes = context.importAttributes;
+  if (
+    parent === undefined ||
+    !parent.startsWith("file:///") ||
+    !(specifier.startsWith("./") || specifier.startsWith("../")) ||
+    !context.conditions?.includes("import") ||
+    (attributes !== undefined && Object.keys(attributes).length > 0)
+  ) {
+    return nextResolve(specifier, context);
+  }
+  const url = new URL(specifier, parent);
+  const href = url.href;
+  const slash = href.lastIndexOf("/");
+  if (!PLAIN_NAME.test(href.slice(slash + 1))) return nextResolve(specifier, context);
+  const dir = href.slice(0, slash + 1);
+  const format = formatOfDir.get(dir);
+  if (format !== undefined) {
+    const stat = lstatSync(url, { throwIfNoEntry: false });
+    if (stat !== undefined && stat.isFile()) {
+      stats.answered++;
+      return { url: href, format, shortCircuit: true };
+    }
+  }
+  const result = nextResolve(specifier, context);
+  if (result.url === href && (result.format === "module" || result.format === "commonjs")) {
+    formatOfDir.set(dir, result.format);
+  }
+  return result;
+}
+
+if (typeof registerHooks === "function") registerHooks({ resolve });

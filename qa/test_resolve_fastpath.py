@@ -1,0 +1,66 @@
+"""The ES resolve fast path (image/esm-resolve-fastpath.cjs, preloaded by the image's NODE_OPTIONS) on the
+real gateway: started with it and without it, each offline on fresh volumes, the gateway resolves every
+module both starts load to the same URL and format, the fast path answers most of them, and both reach
+live with the matrix and whatsapp plugins loaded and stop cleanly."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from harness.containers import Volumes, gateway
+from harness.resolve_record import RECORDER, differences, read_records, without_preload
+from image.contract import ESM_RESOLVE_FASTPATH
+
+pytestmark = pytest.mark.container
+
+SETTLE_S = 10  # modules the gateway loads lazily after live (provider pre-warm) are recorded too
+RECORD = "resolve"
+
+
+def started(runner, qa_user, scenario, root, tag: str, node_options: str) -> tuple[dict, str]:
+    """One gateway start to live and stop; its resolve record and its log."""
+    vols = Volumes(root / tag)
+    qa_user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
+    qa_user.mkdirs(vols.state, vols.logs)
+    recorder = vols.root / "recorder.cjs"
+    recorder.write_text(RECORDER)
+    recorder.chmod(0o644)
+    shutil.chown(recorder, vols.state.owner(), vols.state.group())
+    env = {"NODE_OPTIONS": f"{node_options} --require=/qa/recorder.cjs", "RESOLVE_RECORD": f"/logs/{RECORD}"}
+    name = f"qa-fastpath-{tag}"
+    extra = ["--network=none", "-v", f"{recorder}:/qa/recorder.cjs:ro"]
+    with gateway(runner, name, vols, scenario, env=env, extra=extra):
+        time.sleep(SETTLE_S)
+        runner.stop(name)
+        exit_code = runner.exit_code(name)
+        log = runner.logs(name)
+    assert exit_code == 0, f"{tag}: gateway exit {exit_code}"
+    records = read_records(vols.logs, RECORD)
+    assert records, f"{tag}: no resolve record written (did node run the recorder?)"
+    return max(records, key=lambda r: len(r["seen"])), log.stdout + log.stderr
+
+
+def test_gateway_resolves_the_same_with_and_without_the_fastpath(runner, qa_user, contract, scenario, request):
+    """The fast path changes no resolution of the real gateway and is taken for most of them."""
+    image_options = contract.env["NODE_OPTIONS"]
+    options = {"with": image_options, "without": without_preload(image_options, ESM_RESOLVE_FASTPATH.name)}
+    assert options["with"] != options["without"], "the image's NODE_OPTIONS does not preload the fast path"
+    root = qa_user.home / "qa-volumes" / request.node.name
+    runs = {tag: started(runner, qa_user, scenario, root, tag, opts) for tag, opts in options.items()}
+    (with_fp, with_log), (without, without_log) = runs["with"], runs["without"]
+    common = with_fp["seen"].keys() & without["seen"].keys()
+    diff = differences(with_fp, without)
+    scenario.fact("resolutions", {"with": len(with_fp["seen"]), "without": len(without["seen"]), "common": len(common)})
+    scenario.fact("answered_by_fastpath", {"with": with_fp["fastpath"], "without": without["fastpath"]})
+    scenario.fact("differences", dict(list(diff.items())[:20]))
+    for tag, log in (("with", with_log), ("without", without_log)):
+        listening = [line for line in log.splitlines() if "http server listening" in line]
+        scenario.fact(f"{tag}_listening", listening[-1:])
+        assert listening and all(p in listening[-1] for p in contract.plugins), f"{tag}: {listening}"
+    assert diff == {}
+    assert len(common) >= 0.9 * min(len(with_fp["seen"]), len(without["seen"]))
+    assert without["fastpath"] == 0
+    assert with_fp["fastpath"] >= len(common) // 2, "the fast path answered few of the gateway's imports"

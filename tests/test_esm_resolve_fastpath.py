@@ -1,0 +1,126 @@
+"""image/esm-resolve-fastpath.cjs, asked of the pinned node: a program resolves every import, and fails
+every failing one, exactly as without the preload, through the cases where a shortcut could go wrong
+(symlinked file and directory, another package scope, a package without "type", a directory, a missing
+file, a query, a name URL-encoding changes, require()); and the shortcut is taken at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.resolve_record import RECORDER, differences, read_records
+from image.contract import ESM_RESOLVE_FASTPATH, Contract
+from image.parity.npm import node_toolchain
+from image.parity.sources import Sources
+
+MAIN = """
+import { createRequire } from "node:module";
+const tries = [
+  "./lib/a.js", "./lib/a.js?again=1", "./lib/missing.js", "./lib", "./lib/link.js", "./linked/b.js",
+  "./linked/c.js", "./lib/with space.js", "./lib/cjs/d.js", "./typeless/esm.js", "./typeless/cjs.js",
+  "./lib/sub/../b.js", "./lib/%62.js", "./lib/data.json",
+];
+const outcome = {};
+for (const t of tries) {
+  try { await import(t); outcome[t] = "ok"; } catch (err) { outcome[t] = err.code; }
+}
+const require = createRequire(import.meta.url);
+outcome.require = require("./lib/cjs/e.js");
+console.log(JSON.stringify(outcome));
+"""
+
+FILES = {
+    # a large "exports" map, as OpenClaw's: what node re-parses per module without the preload
+    "package.json": json.dumps(
+        {"name": "t", "type": "module", "exports": {f"./x{i}": f"./lib/x{i}.js" for i in range(300)}}
+    ),
+    "main.js": MAIN,
+    "lib/a.js": 'import "./b.js"; import "./c.js"; import "../lib/c.js"; import "./cjs/d.js";\n'
+    'import "./sub/s1.js"; export default 1;\n',
+    "lib/b.js": 'import "./c.js"; export default "b";\n',
+    "lib/c.js": "export default 'c';\n",
+    "lib/with space.js": 'import "./b.js"; export default "space";\n',
+    "lib/data.json": '{"a": 1}\n',
+    "lib/sub/s1.js": 'import "./s2.js"; import "../b.js"; export default 1;\n',
+    "lib/sub/s2.js": "export default 2;\n",
+    "lib/cjs/package.json": json.dumps({"type": "commonjs"}),
+    "lib/cjs/d.js": 'require("./e.js"); module.exports = "d";\n',
+    "lib/cjs/e.js": 'module.exports = "e";\n',
+    "lib/cjs/f.js": 'module.exports = "f";\n',
+    "typeless/package.json": json.dumps({"name": "typeless"}),
+    "typeless/esm.js": 'import "./cjs.js"; export default 1;\n',
+    "typeless/cjs.js": 'module.exports = "cjs";\n',
+}
+
+
+@pytest.fixture(scope="module")
+def pinned_node() -> Path:
+    try:
+        return node_toolchain(Sources.load())[0]
+    except Exception as err:  # no download cache and no registry: say so, never pass
+        pytest.skip(f"not run: the pinned node is not available ({err})")
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Path:
+    root = tmp_path / "prog"
+    for name, text in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "lib" / "link.js").symlink_to("b.js")
+    (root / "linked").symlink_to("lib")
+    (tmp_path / "recorder.cjs").write_text(RECORDER)
+    return root
+
+
+def run(node: Path, root: Path, tag: str, *preloads: Path) -> tuple[dict, dict]:
+    """main.js with `preloads` then the recorder; its outcome per import and its one record."""
+    options = " ".join(f"--require={p}" for p in (*preloads, root.parent / "recorder.cjs"))
+    env = {"PATH": "/usr/bin:/bin", "NODE_OPTIONS": options, "RESOLVE_RECORD": str(root.parent / tag)}
+    done = subprocess.run(
+        [node, root / "main.js"], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=root
+    )
+    assert done.returncode == 0, done.stderr
+    records = read_records(root.parent, tag)
+    assert len(records) == 1, records
+    return json.loads(done.stdout), records[0]
+
+
+def test_every_resolution_is_nodes_own(pinned_node, program):
+    outcome_with, with_fastpath = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH)
+    outcome_without, without = run(pinned_node, program, "without")
+    assert outcome_with == outcome_without
+    # the cases are what they claim: errors stay errors, the rest load
+    assert outcome_without["./lib/missing.js"] == "ERR_MODULE_NOT_FOUND"
+    assert outcome_without["./lib"] == "ERR_UNSUPPORTED_DIR_IMPORT"
+    assert outcome_without["./lib/data.json"] == "ERR_IMPORT_ATTRIBUTE_MISSING"
+    assert outcome_without["require"] == "e"
+    assert with_fastpath["seen"].keys() == without["seen"].keys()
+    assert differences(with_fastpath, without) == {}
+    assert without["fastpath"] == 0
+    assert with_fastpath["fastpath"] >= 5  # taken for the plain siblings of a resolved file
+
+
+def test_symlinks_and_other_scopes_go_to_node(pinned_node, program):
+    """The answers the fast path must not make up: a symlink resolves to its target, another scope's
+    format is that scope's, a package without "type" leaves the format to node's loader."""
+    _, record = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH)
+    base = program.as_uri()
+    keys = {k: k.split(" ", 2) for k in record["seen"]}  # conditions, parent, specifier (may hold spaces)
+    answers = {keys[k][2]: v for k, v in record["seen"].items() if keys[k][1] == f"{base}/main.js"}
+    assert answers["./lib/link.js"] == [f"{base}/lib/b.js", "module"]
+    assert answers["./linked/c.js"] == [f"{base}/lib/c.js", "module"]
+    assert answers["./lib/cjs/d.js"] == [f"{base}/lib/cjs/d.js", "commonjs"]
+    assert answers["./typeless/cjs.js"] == [f"{base}/typeless/cjs.js", None]
+    assert answers["./lib/with space.js"] == [f"{base}/lib/with%20space.js", "module"]
+
+
+def test_the_image_preloads_it():
+    """NODE_OPTIONS names the preload by its app_dir path (both builders install it there by name)."""
+    contract = Contract.load()
+    assert f"--require={contract.app_dir}/{ESM_RESOLVE_FASTPATH.name}" in contract.env["NODE_OPTIONS"].split()
+    assert os.access(ESM_RESOLVE_FASTPATH, os.R_OK)
