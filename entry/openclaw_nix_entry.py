@@ -16,7 +16,8 @@ Runs at every container start, as any uid, stdlib only. In order:
      state with the integrity of the baked packages; record this image's OpenClaw release on /state;
   6. give a uid that has no passwd entry one, through nss_wrapper;
   7. link node's compile cache for this uid to the one baked into the image (best effort);
-  8. exec the command (default: the gateway), so signals reach it directly.
+  8. exec the command (default: the gateway), so signals reach it directly; the gateway alone gets the
+     switch of node's ES resolve fast path (image/esm-resolve-fastpath.cjs).
 `--check` does 1-7 and prints what it did instead of exec'ing.
 """
 
@@ -593,6 +594,13 @@ def link_compile_cache(contract: dict, root: Path, env: dict[str, str]) -> None:
         print(f"{PROG}: warning: node's compile cache not linked, modules compile at start ({err})", file=sys.stderr)
 
 
+def gateway_env(contract: dict, command: list[str]) -> dict[str, str]:
+    """What only the gateway's own node gets: the switch of the ES resolve fast path (a NODE_OPTIONS preload
+    that removes it from its env at once), never any other command's node (see contract esm_fastpath_env)."""
+    is_gateway = Path(command[0]).name == "openclaw" and command[1:2] == ["gateway"]
+    return {contract["image"]["esm_fastpath_env"]: "1"} if is_gateway else {}
+
+
 def seed(contract: dict, template_path: Path, root: Path, env: dict[str, str]) -> Path:
     """Steps 1-5: returns the written config path (under `root`, which is / in the image)."""
     check_release(contract, root, env)  # first: a refused rollback prints its one line and nothing else
@@ -661,6 +669,7 @@ def main(argv: list[str]) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EX_CONFIG
     command = args or contract["image"]["cmd"]
+    os.environ.update(gateway_env(contract, command))
     if check:
         print(f"{PROG}: seeded {config}; would exec: {' '.join(command)}")
         return 0

@@ -36,6 +36,21 @@ process.on("exit", () => {
 });
 """
 
+# A program with its own async loader (module.register, as tsx or esmock do): its loader sends ./target.js
+# to ./other.js, so it prints LOADER_ANSWER when its loader was asked. It imports a sibling first, so a
+# resolve fast path switched on would know the directory and answer ./target.js itself.
+ASYNC_LOADER_PROGRAM = {
+    "package.json": '{"type": "module"}\n',
+    "loader.mjs": "export async function resolve(s, c, next) {\n"
+    '  return next(s === "./target.js" ? "./other.js" : s, c);\n}\n',
+    "register.mjs": 'import { register } from "node:module";\nregister("./loader.mjs", import.meta.url);\n',
+    "target.js": 'export default "target";\n',
+    "other.js": 'export default "other";\n',
+    "uses-loader.js": 'await import("./other.js");\nconsole.log((await import("./target.js")).default);\n',
+}
+ASYNC_LOADER_ARGV = ["--import", "./register.mjs", "uses-loader.js"]  # run in the program's directory
+LOADER_ANSWER = "other"
+
 
 def read_records(directory: Path, prefix: str) -> list[dict]:
     """Every record the recorder wrote under `directory` for RESOLVE_RECORD=<directory>/<prefix>."""

@@ -91,6 +91,11 @@ class Contract:
     def compile_cache(self) -> str:
         return self.raw["image"]["compile_cache"]
 
+    @property
+    def esm_fastpath_env(self) -> str:
+        """The variable that turns the ES resolve fast path on in one node process (the gateway's)."""
+        return self.raw["image"]["esm_fastpath_env"]
+
     def plugin_path(self, plugin_id: str) -> str:
         return f"{self.plugins_dir}/{plugin_id}"
 

@@ -13,15 +13,22 @@
 //   its path form), no query, hash or import attributes.
 // Anything else (bare and absolute specifiers, require(), a missing file, a directory, a symlink, a
 // package without "type") goes to node as before, errors included.
+// Only where OPENCLAW_NIX_ESM_FASTPATH=1 (image/contract.toml [image] esm_fastpath_env: the entrypoint
+// sets it for the gateway), removed from the env here so no child inherits it: node 22 fails every
+// import of a program that also has an async loader (module.register, --loader) while a sync hook is
+// registered (ERR_METHOD_NOT_IMPLEMENTED), and the agent's own node programs may use one.
 "use strict";
 const { registerHooks } = require("node:module");
 const { lstatSync } = require("node:fs");
+
+const SWITCH = "OPENCLAW_NIX_ESM_FASTPATH";
+const on = process.env[SWITCH] === "1";
+delete process.env[SWITCH];
 
 const PLAIN_NAME = /^[A-Za-z0-9._-]+\.js$/;
 const formatOfDir = new Map(); // "file:///…/dir/" -> the format node gave a `.js` file there
 // How many imports it answered, for QA (harness/resolve_record.py): node does not tell an outer hook.
 const stats = { answered: 0 };
-Object.defineProperty(globalThis, Symbol.for("openclaw-nix.esm-resolve-fastpath"), { value: stats });
 
 function resolve(specifier, context, nextResolve) {
   const parent = context.parentURL;
@@ -55,4 +62,7 @@ function resolve(specifier, context, nextResolve) {
   return result;
 }
 
-if (typeof registerHooks === "function") registerHooks({ resolve });
+if (on && typeof registerHooks === "function") {
+  registerHooks({ resolve });
+  Object.defineProperty(globalThis, Symbol.for("openclaw-nix.esm-resolve-fastpath"), { value: stats });
+}

@@ -1,7 +1,8 @@
 """The ES resolve fast path (image/esm-resolve-fastpath.cjs, preloaded by the image's NODE_OPTIONS) on the
 real gateway: started with it and without it, each offline on fresh volumes, the gateway resolves every
 module both starts load to the same URL and format, the fast path answers most of them, and both reach
-live with the matrix and whatsapp plugins loaded and stop cleanly."""
+live with the matrix and whatsapp plugins loaded and stop cleanly. Any other node program in the image
+(the agent's, with its own async loader) runs without it: its loader is asked."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import time
 import pytest
 
 from harness.containers import Volumes, gateway
-from harness.resolve_record import RECORDER, differences, read_records, without_preload
+from harness.resolve_record import (
+    ASYNC_LOADER_ARGV,
+    ASYNC_LOADER_PROGRAM,
+    LOADER_ANSWER,
+    RECORDER,
+    differences,
+    read_records,
+    without_preload,
+)
 from image.contract import ESM_RESOLVE_FASTPATH
 
 pytestmark = pytest.mark.container
@@ -20,15 +29,20 @@ SETTLE_S = 10  # modules the gateway loads lazily after live (provider pre-warm)
 RECORD = "resolve"
 
 
+def readable(path, text: str, owner_of) -> None:
+    """A file the QA user's containers can read (written by root next to its volumes)."""
+    path.write_text(text)
+    path.chmod(0o644)
+    shutil.chown(path, owner_of.owner(), owner_of.group())
+
+
 def started(runner, qa_user, scenario, root, tag: str, node_options: str) -> tuple[dict, str]:
     """One gateway start to live and stop; its resolve record and its log."""
     vols = Volumes(root / tag)
     qa_user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
     qa_user.mkdirs(vols.state, vols.logs)
     recorder = vols.root / "recorder.cjs"
-    recorder.write_text(RECORDER)
-    recorder.chmod(0o644)
-    shutil.chown(recorder, vols.state.owner(), vols.state.group())
+    readable(recorder, RECORDER, vols.state)
     env = {"NODE_OPTIONS": f"{node_options} --require=/qa/recorder.cjs", "RESOLVE_RECORD": f"/logs/{RECORD}"}
     name = f"qa-fastpath-{tag}"
     extra = ["--network=none", "-v", f"{recorder}:/qa/recorder.cjs:ro"]
@@ -64,3 +78,25 @@ def test_gateway_resolves_the_same_with_and_without_the_fastpath(runner, qa_user
     assert len(common) >= 0.9 * min(len(with_fp["seen"]), len(without["seen"]))
     assert without["fastpath"] == 0
     assert with_fp["fastpath"] >= len(common) // 2, "the fast path answered few of the gateway's imports"
+
+
+def test_a_node_program_with_its_own_async_loader(runner, volumes, contract, scenario):
+    """node 22 passes over (or fails) a program's async loader while a sync resolve hook is registered, so
+    the fast path is the gateway's alone: a program run in the image, with the image's NODE_OPTIONS, gets
+    its loader's answer; the same program with the switch forced on does not (what the switch prevents)."""
+    program = volumes.root / "loader-program"
+    program.mkdir()
+    shutil.chown(program, volumes.state.owner(), volumes.state.group())
+    for name, text in ASYNC_LOADER_PROGRAM.items():
+        readable(program / name, text, volumes.state)
+    script = f"cd /qa && node {' '.join(ASYNC_LOADER_ARGV)}"
+    mount = ["--network=none", "-v", f"{program}:/qa:ro"]
+    switch = contract.esm_fastpath_env
+    off = runner.sh(script, extra=mount)
+    forced = runner.sh(script, env={switch: "1"}, extra=mount)
+    scenario.fact("image_node_options", contract.env["NODE_OPTIONS"])
+    scenario.fact(
+        "answer", {"as_shipped": off.stdout.strip(), f"{switch}=1": forced.stdout.strip() or forced.stderr[-300:]}
+    )
+    assert off.ok and off.stdout.strip() == LOADER_ANSWER, off.stderr
+    assert not forced.ok or forced.stdout.strip() != LOADER_ANSWER, "the switch no longer turns the fast path on"

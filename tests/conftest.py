@@ -13,6 +13,8 @@ import pytest
 
 from harness import k8s
 from image.contract import CONTRACT_PATH, ENTRY_PATH, Contract
+from image.parity.npm import node_toolchain
+from image.parity.sources import Sources
 
 UNPRIVILEGED_UID = 65534  # nobody: used to make "unwritable" real when the tests run as root
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's 3.11: readable by any uid, has tomllib
@@ -21,6 +23,16 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's 3.11: readable by any uid, has to
 @pytest.fixture(scope="session")
 def contract() -> Contract:
     return Contract.load()
+
+
+@pytest.fixture(scope="session")
+def pinned_node() -> Path:
+    """The image's pinned node binary (the parity builder's download cache): node's own behaviour is asked
+    of it, not assumed from its docs."""
+    try:
+        return node_toolchain(Sources.load())[0]
+    except Exception as err:  # no download cache and no registry: say so, never pass
+        pytest.skip(f"not run: the pinned node is not available ({err})")
 
 
 @dataclass

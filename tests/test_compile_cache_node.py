@@ -16,17 +16,7 @@ from pathlib import Path
 import pytest
 
 from image.contract import COMPILE_CACHE_FLUSH
-from image.parity.npm import node_toolchain
-from image.parity.sources import Sources
 from tests.conftest import UNPRIVILEGED_UID
-
-
-@pytest.fixture(scope="module")
-def pinned_node() -> Path:
-    try:
-        return node_toolchain(Sources.load())[0]
-    except Exception as err:  # no download cache and no registry: say so, never pass
-        pytest.skip(f"not run: the pinned node is not available ({err})")
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """image/esm-resolve-fastpath.cjs, asked of the pinned node: a program resolves every import, and fails
 every failing one, exactly as without the preload, through the cases where a shortcut could go wrong
 (symlinked file and directory, another package scope, a package without "type", a directory, a missing
-file, a query, a name URL-encoding changes, require()); and the shortcut is taken at all."""
+file, a query, a name URL-encoding changes, require()); the shortcut is taken at all; and only in the
+process the entrypoint switched it on for (the gateway), never in one with its own async loader."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.resolve_record import RECORDER, differences, read_records
+from entry.openclaw_nix_entry import gateway_env
+from harness.resolve_record import (
+    ASYNC_LOADER_ARGV,
+    ASYNC_LOADER_PROGRAM,
+    LOADER_ANSWER,
+    RECORDER,
+    differences,
+    read_records,
+)
 from image.contract import ESM_RESOLVE_FASTPATH, Contract
-from image.parity.npm import node_toolchain
-from image.parity.sources import Sources
 
 MAIN = """
 import { createRequire } from "node:module";
@@ -57,14 +64,6 @@ FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def pinned_node() -> Path:
-    try:
-        return node_toolchain(Sources.load())[0]
-    except Exception as err:  # no download cache and no registry: say so, never pass
-        pytest.skip(f"not run: the pinned node is not available ({err})")
-
-
 @pytest.fixture
 def program(tmp_path: Path) -> Path:
     root = tmp_path / "prog"
@@ -77,10 +76,14 @@ def program(tmp_path: Path) -> Path:
     return root
 
 
-def run(node: Path, root: Path, tag: str, *preloads: Path) -> tuple[dict, dict]:
+SWITCH = Contract.load().esm_fastpath_env
+ON = {SWITCH: "1"}
+
+
+def run(node: Path, root: Path, tag: str, *preloads: Path, **env: str) -> tuple[dict, dict]:
     """main.js with `preloads` then the recorder; its outcome per import and its one record."""
     options = " ".join(f"--require={p}" for p in (*preloads, root.parent / "recorder.cjs"))
-    env = {"PATH": "/usr/bin:/bin", "NODE_OPTIONS": options, "RESOLVE_RECORD": str(root.parent / tag)}
+    env = {"PATH": "/usr/bin:/bin", "NODE_OPTIONS": options, "RESOLVE_RECORD": str(root.parent / tag), **env}
     done = subprocess.run(
         [node, root / "main.js"], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=root
     )
@@ -91,7 +94,7 @@ def run(node: Path, root: Path, tag: str, *preloads: Path) -> tuple[dict, dict]:
 
 
 def test_every_resolution_is_nodes_own(pinned_node, program):
-    outcome_with, with_fastpath = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH)
+    outcome_with, with_fastpath = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH, **ON)
     outcome_without, without = run(pinned_node, program, "without")
     assert outcome_with == outcome_without
     # the cases are what they claim: errors stay errors, the rest load
@@ -108,7 +111,7 @@ def test_every_resolution_is_nodes_own(pinned_node, program):
 def test_symlinks_and_other_scopes_go_to_node(pinned_node, program):
     """The answers the fast path must not make up: a symlink resolves to its target, another scope's
     format is that scope's, a package without "type" leaves the format to node's loader."""
-    _, record = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH)
+    _, record = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH, **ON)
     base = program.as_uri()
     keys = {k: k.split(" ", 2) for k in record["seen"]}  # conditions, parent, specifier (may hold spaces)
     answers = {keys[k][2]: v for k, v in record["seen"].items() if keys[k][1] == f"{base}/main.js"}
@@ -124,3 +127,46 @@ def test_the_image_preloads_it():
     contract = Contract.load()
     assert f"--require={contract.app_dir}/{ESM_RESOLVE_FASTPATH.name}" in contract.env["NODE_OPTIONS"].split()
     assert os.access(ESM_RESOLVE_FASTPATH, os.R_OK)
+
+
+CHILD = (
+    'import { execFileSync } from "node:child_process";\n'
+    f"console.log(JSON.stringify([process.env.{SWITCH} ?? null, execFileSync(process.execPath, "
+    f'["-p", "process.env.{SWITCH} ?? null"]).toString().trim()]));\n'
+)
+
+
+def test_off_without_the_switch_so_async_loaders_work(pinned_node, program):
+    """A program with its own async loader (module.register) gets its loader's answer with the image's
+    preload and no switch; with the switch the loader is passed over or node 22 fails the import (why the
+    switch exists)."""
+    for name, text in ASYNC_LOADER_PROGRAM.items():
+        (program / name).write_text(text)
+    argv = [pinned_node, f"--require={ESM_RESOLVE_FASTPATH}", *ASYNC_LOADER_ARGV]
+    base = {"PATH": "/usr/bin:/bin"}
+    off = subprocess.run(argv, env=base, cwd=program, capture_output=True, text=True, timeout=60, check=False)
+    assert (off.returncode, off.stdout.strip()) == (0, LOADER_ANSWER), off.stderr
+    on = subprocess.run(argv, env=base | ON, cwd=program, capture_output=True, text=True, timeout=60, check=False)
+    assert on.returncode != 0 or on.stdout.strip() != LOADER_ANSWER, (on.stdout, on.stderr[-500:])
+    _, record = run(pinned_node, program, "off", ESM_RESOLVE_FASTPATH)
+    assert record["fastpath"] == 0
+
+
+def test_the_switch_is_not_inherited(pinned_node, program):
+    """The preload takes the switch out of its process's env: a node the gateway starts runs without it."""
+    (program / "child.js").write_text(CHILD)
+    env = {"PATH": "/usr/bin:/bin", "NODE_OPTIONS": f"--require={ESM_RESOLVE_FASTPATH}", **ON}
+    done = subprocess.run(
+        [pinned_node, "child.js"], env=env, cwd=program, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [None, "null"]
+
+
+def test_the_entrypoint_switches_it_on_for_the_gateway_only():
+    contract = Contract.load().raw
+    assert gateway_env(contract, contract["image"]["cmd"]) == ON
+    assert gateway_env(contract, ["/usr/local/bin/openclaw", "gateway", "run", "--verbose"]) == ON
+    for other in (["openclaw", "config", "get", "gateway"], ["sh", "-c", "openclaw gateway"], ["node", "x.js"]):
+        assert gateway_env(contract, other) == {}, other
+    assert f'const SWITCH = "{SWITCH}";' in ESM_RESOLVE_FASTPATH.read_text()
