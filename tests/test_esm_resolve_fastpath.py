@@ -26,15 +26,22 @@ from image.contract import ESM_RESOLVE_FASTPATH, Contract
 
 MAIN = """
 import { createRequire } from "node:module";
+import { unlinkSync, writeFileSync } from "node:fs";
+const gone = new URL("./lib/gone.js", import.meta.url);
+writeFileSync(gone, "export default 'gone';");
 const tries = [
   "./lib/a.js", "./lib/a.js?again=1", "./lib/missing.js", "./lib", "./lib/link.js", "./linked/b.js",
   "./linked/c.js", "./lib/with space.js", "./lib/cjs/d.js", "./typeless/esm.js", "./typeless/cjs.js",
-  "./lib/sub/../b.js", "./lib/%62.js", "./lib/data.json",
+  "./lib/sub/../b.js", "./lib/%62.js", "./lib/data.json", "./lib/b.js#/c.js", "./lib/gone.js",
+  "./lib/" + "a".repeat(300) + ".js",
 ];
 const outcome = {};
-for (const t of tries) {
-  try { await import(t); outcome[t] = "ok"; } catch (err) { outcome[t] = err.code; }
-}
+const load = async (t) => {
+  try { return (await import(t)).default; } catch (err) { return err.code; }
+};
+for (const t of tries) outcome[t] = await load(t);
+unlinkSync(gone);  // node answers an import it resolved before from its cache: the same module again
+outcome.again = await load("./lib/gone.js");
 const require = createRequire(import.meta.url);
 outcome.require = require("./lib/cjs/e.js");
 console.log(JSON.stringify(outcome));
@@ -80,9 +87,9 @@ SWITCH = Contract.load().esm_fastpath_env
 ON = {SWITCH: "1"}
 
 
-def run(node: Path, root: Path, tag: str, *preloads: Path, **env: str) -> tuple[dict, dict]:
-    """main.js with `preloads` then the recorder; its outcome per import and its one record."""
-    options = " ".join(f"--require={p}" for p in (*preloads, root.parent / "recorder.cjs"))
+def run(node: Path, root: Path, tag: str, *preloads: Path, flags: tuple = (), **env: str) -> tuple[dict, dict]:
+    """main.js with node `flags` and `preloads` then the recorder; its outcome per import and its one record."""
+    options = " ".join([*flags, *(f"--require={p}" for p in (*preloads, root.parent / "recorder.cjs"))])
     env = {"PATH": "/usr/bin:/bin", "NODE_OPTIONS": options, "RESOLVE_RECORD": str(root.parent / tag), **env}
     done = subprocess.run(
         [node, root / "main.js"], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=root
@@ -93,14 +100,18 @@ def run(node: Path, root: Path, tag: str, *preloads: Path, **env: str) -> tuple[
     return json.loads(done.stdout), records[0]
 
 
-def test_every_resolution_is_nodes_own(pinned_node, program):
-    outcome_with, with_fastpath = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH, **ON)
-    outcome_without, without = run(pinned_node, program, "without")
+# --conditions=import: require() then resolves with the "import" condition too
+@pytest.mark.parametrize("flags", [(), ("--conditions=import",)], ids=["plain", "conditions-import"])
+def test_every_resolution_is_nodes_own(pinned_node, program, flags):
+    outcome_with, with_fastpath = run(pinned_node, program, "with", ESM_RESOLVE_FASTPATH, flags=flags, **ON)
+    outcome_without, without = run(pinned_node, program, "without", flags=flags)
     assert outcome_with == outcome_without
     # the cases are what they claim: errors stay errors, the rest load
     assert outcome_without["./lib/missing.js"] == "ERR_MODULE_NOT_FOUND"
+    assert outcome_without["./lib/" + "a" * 300 + ".js"] == "ERR_MODULE_NOT_FOUND"  # ENAMETOOLONG to lstat
     assert outcome_without["./lib"] == "ERR_UNSUPPORTED_DIR_IMPORT"
     assert outcome_without["./lib/data.json"] == "ERR_IMPORT_ATTRIBUTE_MISSING"
+    assert outcome_without["again"] == "gone"
     assert outcome_without["require"] == "e"
     assert with_fastpath["seen"].keys() == without["seen"].keys()
     assert differences(with_fastpath, without) == {}
@@ -136,18 +147,32 @@ CHILD = (
 )
 
 
-def test_off_without_the_switch_so_async_loaders_work(pinned_node, program):
-    """A program with its own async loader (module.register) gets its loader's answer with the image's
-    preload and no switch; with the switch the loader is passed over or node 22 fails the import (why the
-    switch exists)."""
+@pytest.mark.parametrize(
+    "argv",
+    [ASYNC_LOADER_ARGV, ["--loader", "./loader.mjs", ASYNC_LOADER_ARGV[-1]]],
+    ids=["module.register", "--loader"],
+)
+@pytest.mark.parametrize("switch", [{}, ON], ids=["as-shipped", "switch-forced"])
+def test_a_programs_own_async_loader_is_asked(pinned_node, program, argv, switch):
+    """node 22 passes over an async loader for every import a sync hook answers: a program with its own
+    (module.register, as tsx or esmock do; or --loader) gets its loader's answer with the image's preload,
+    whether or not the switch is set (the hook is off beside --loader and steps aside at register())."""
     for name, text in ASYNC_LOADER_PROGRAM.items():
         (program / name).write_text(text)
-    argv = [pinned_node, f"--require={ESM_RESOLVE_FASTPATH}", *ASYNC_LOADER_ARGV]
-    base = {"PATH": "/usr/bin:/bin"}
-    off = subprocess.run(argv, env=base, cwd=program, capture_output=True, text=True, timeout=60, check=False)
-    assert (off.returncode, off.stdout.strip()) == (0, LOADER_ANSWER), off.stderr
-    on = subprocess.run(argv, env=base | ON, cwd=program, capture_output=True, text=True, timeout=60, check=False)
-    assert on.returncode != 0 or on.stdout.strip() != LOADER_ANSWER, (on.stdout, on.stderr[-500:])
+    env = {"PATH": "/usr/bin:/bin", **switch}
+    done = subprocess.run(
+        [pinned_node, f"--require={ESM_RESOLVE_FASTPATH}", *argv],
+        env=env,
+        cwd=program,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, LOADER_ANSWER), done.stderr[-800:]
+
+
+def test_off_without_the_switch(pinned_node, program):
     _, record = run(pinned_node, program, "off", ESM_RESOLVE_FASTPATH)
     assert record["fastpath"] == 0
 
