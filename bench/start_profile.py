@@ -3,7 +3,8 @@
 snapshot, and its memory map, to name what dominates before choosing a lever.
 
 One start of our image with the bench template (bench/start.py), fresh volumes, keep-id:
-- CPU: node's `--cpu-prof` (NODE_OPTIONS; not a V8 flag, so the baked compile cache still matches),
+- CPU: node's `--cpu-prof`, added to the image's own NODE_OPTIONS (its preloads and V8 flags stay, so this
+  is the image as built; not a V8 flag, so the baked compile cache still matches),
   written as node exits after `podman stop`. Self time is summed per package (node_modules/<name>, the
   openclaw dist, a plugin, node's own internals) and per function; GC and idle are named as such.
 - Heap: `--heapsnapshot-signal=SIGUSR2`, sent 10 s after live; self sizes summed per object type and
@@ -150,7 +151,8 @@ def main() -> int:
     template.chmod(0o644)
     runner = Runner(user, image.ref, Scenario("bench-start-profile", "bench"))
     name, port = "bench-start-profile", free_port()
-    node_options = f"--cpu-prof --cpu-prof-dir={PROF_DIR} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir={PROF_DIR}"
+    profiling = f"--cpu-prof --cpu-prof-dir={PROF_DIR} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir={PROF_DIR}"
+    node_options = f"{CONTRACT.env['NODE_OPTIONS']} {profiling}"
     env = {"OPENCLAW_NIX_TEMPLATE": "/bench/openclaw.json5", "NODE_OPTIONS": node_options}
     flags = ["-p", f"127.0.0.1:{port}:{CONTRACT.port}", "-v", f"{template}:/bench/openclaw.json5:ro"]
     try:
