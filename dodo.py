@@ -16,7 +16,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from image import builder
-from image.contract import COMPILE_CACHE_CONFIG, CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
+from image.contract import CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH, Sources
 from image.patches import specs as patch_specs
@@ -136,13 +136,6 @@ def _layer_inputs(name: str) -> dict:
             "pypi": SOURCES.pypi,
             "prune": SOURCES.prune,
         },
-        # plus the digests of the layers it runs from (file_dep): the image env's V8 flags change node's cache tag
-        "cache": {
-            "env": CONTRACT.env,
-            "compile_cache": CONTRACT.compile_cache,
-            "plugins_dir": CONTRACT.plugins_dir,
-            "volumes": CONTRACT.volumes,
-        },
         "app": {"app_dir": CONTRACT.app_dir, "entry": CONTRACT.entrypoint, "volumes": CONTRACT.volumes},
     }[name]
 
@@ -158,7 +151,10 @@ def _nix_image():
     yield {
         "name": "nix",
         "actions": [build_nix],
-        "file_dep": [*nix_files, str(CONTRACT_PATH), str(ENTRY_PATH), str(PROBE_PATH), str(TEMPLATE), str(PINS)],
+        "file_dep": [
+            *nix_files,
+            *map(str, [CONTRACT_PATH, ENTRY_PATH, PROBE_PATH, TEMPLATE, PINS, *NODE_PRELOADS]),
+        ],
         "targets": [str(CURRENT_IMAGE), str(NIX_ARCHIVE)],
     }
 
@@ -173,9 +169,6 @@ def _parity_image():
         app_files = [str(ENTRY_PATH), str(PROBE_PATH), str(CONTRACT_PATH), str(TEMPLATE), *map(str, NODE_PRELOADS)]
         deps = [*code] + (app_files if name == "app" else [])
         deps += [str(REPO / "image/patches/apply.py"), *map(str, patch_specs())] if name == "openclaw" else []
-        if name == "cache":
-            deps += [str(REPO / "image/parity/compile_cache.py"), str(COMPILE_CACHE_CONFIG)]
-            deps += [str(parity.layer_path(n).with_suffix(".json")) for n in parity.CACHE_FROM]
         yield {
             "name": name,
             "doc": f"parity layer '{name}'",

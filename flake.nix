@@ -63,7 +63,6 @@
         patchApplier = ./image/patches/apply.py;
         # Files of named npm packages nothing reads, pruned from the plugin roots as the parity builder does.
         packageFiles = (builtins.fromTOML (builtins.readFile ./image/parity/sources.toml)).prune.package_files or { };
-        compileCacheConfig = ./image/compile-cache.json5;
         compileCacheFlush = ./image/compile-cache-flush.cjs;
         esmResolveFastpath = ./image/esm-resolve-fastpath.cjs;
         revision = self.rev or self.dirtyRev or "dirty";

@@ -4,7 +4,7 @@ snapshot, and its memory map, to name what dominates before choosing a lever.
 
 One start of our image with the bench template (bench/start.py), fresh volumes, keep-id:
 - CPU: node's `--cpu-prof`, added to the image's own NODE_OPTIONS (its preloads and V8 flags stay, so this
-  is the image as built; not a V8 flag, so the baked compile cache still matches),
+  is the image as built; not a V8 flag, so node's compile cache tag stays the same),
   written as node exits after `podman stop`. Self time is summed per package (node_modules/<name>, the
   openclaw dist, a plugin, node's own internals) and per function; GC and idle are named as such.
 - Heap: `--heapsnapshot-signal=SIGUSR2`, sent 10 s after live; self sizes summed per object type and

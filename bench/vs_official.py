@@ -11,9 +11,11 @@ with the README's keep-id flags, fresh volumes each round, the port published on
 from the host. RSS: `podman top NAME hpid` lists the container's processes as host pids; root reads
 each one's /proc/PID/smaps_rollup (`podman stats` does not work on these hosts).
 
-`--sides` picks what runs: `ours`, `official` and `ours-statecache` (the image as it was before its
-baked compile cache) by default; the others are levers measured on the same image by env, mount or
-template overrides only (see VARIANTS), for a lever run written to its own --json. Every figure is
+`--sides` picks what runs: `ours`, `official` and `ours-nofastpath` (the image without its ES resolve
+fast path) by default; the others are levers measured on the same image by env or template overrides
+only (see VARIANTS), for a lever run written to its own --json. (The levers adopted since, the compile
+cache flush and the 2 MB semi-space, and the build-time compile cache measured and removed, are in
+evidence/bench/vs_official_levers.json and vs_official_baked_cache_ab.json.) Every figure is
 printed as a ratio to the official-style image with the machine's load, and the goals (GOALS) as met
 or not.
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -37,11 +38,10 @@ from harness.containers import TEST_TOKEN, Runner, Volumes, free_port, host_live
 from harness.evidence import Scenario, write_json
 from harness.podman import QaUser
 from harness.resolve_record import without_preload
-from image.contract import COMPILE_CACHE_FLUSH, ESM_RESOLVE_FASTPATH, Contract
+from image.contract import ESM_RESOLVE_FASTPATH, Contract
 from image.paths import EVIDENCE
 from image.record import ImageRecord
 from pipeline.load import loaded_id
-from plumbing import commands
 from plumbing.waiting import poll
 
 CONTRACT = Contract.load()
@@ -50,24 +50,14 @@ SETTLE_S = 10
 TIMEOUT_S = 180
 # Goals, ours / official-style in the same run (image size in MB, absolute).
 GOALS = {"first_live": 0.75, "restart_live": 0.7, "rss": 0.85, "stop": 0.5, "image_mb": 900}
-# node's compile cache where the image kept it before the baked one (written at exit, warm on restart)
-STATE_CACHE = CONTRACT.env["XDG_CACHE_HOME"] + "/node-compile-cache"
-SEMI_SPACE_MB = 2  # V8's default max semi-space on 64-bit is 16 MB (the young generation is 3 of them)
 # Bundled OpenClaw plugins that start with the gateway and can do nothing in this image as shipped:
 # browser control with no browser binary and no remote browser configured.
 IDLE_BUNDLED = ["browser"]
 
-# What each lever side stands for (docs table); levers are env/mount/template overrides on our image only.
+# What each lever side stands for (docs table); levers are env/template overrides on our image only.
 LEVERS = {
-    "ours-statecache": "the image before the baked cache: node's cache on /state, filled by the first start "
-    "and written at exit (`NODE_COMPILE_CACHE` under `XDG_CACHE_HOME`, the baked one hidden)",
     "ours-nocache": "no node compile cache at all (`NODE_DISABLE_COMPILE_CACHE=1`)",
     "ours-arena2": "glibc malloc arenas capped at 2 (`MALLOC_ARENA_MAX=2`)",
-    "ours-semispace": f"V8 semi-space capped at {SEMI_SPACE_MB} MB "
-    f"(`NODE_OPTIONS=--max-semi-space-size={SEMI_SPACE_MB}`; a compile cache made with the same flag, "
-    "as a build with it in the env would)",
-    "ours-flush": "node's in-memory compile cache entries freed after loading "
-    "(`NODE_OPTIONS=--require=…/compile-cache-flush.cjs`: `module.flushCompileCache()` every 5 s)",
     "ours-idleplugins": "bundled plugins that can do nothing here turned off in the template "
     f"({', '.join(IDLE_BUNDLED)})",
     "ours-nofastpath": "the image before the ES resolve fast path: node re-parses a package's whole "
@@ -76,27 +66,16 @@ LEVERS = {
 }
 # the image's own NODE_OPTIONS without the ES resolve fast path: the image as it was before it
 NO_FASTPATH_OPTIONS = without_preload(CONTRACT.env["NODE_OPTIONS"], ESM_RESOLVE_FASTPATH.name)
-# added to the image's own NODE_OPTIONS (its preload), as a build with the flag in the contract env would run
-SEMI_SPACE_ENV = {
-    "NODE_OPTIONS": f"{CONTRACT.env.get('NODE_OPTIONS', '')} --max-semi-space-size={SEMI_SPACE_MB}".strip()
-}
 # side -> (image: "ours" | "official", extra podman run args).
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "ours": ("ours", []),
     "official": ("official", []),
-    "ours-statecache": ("ours", ["-e", f"NODE_COMPILE_CACHE={STATE_CACHE}", "--tmpfs", CONTRACT.compile_cache]),
     "ours-nocache": ("ours", ["-e", "NODE_DISABLE_COMPILE_CACHE=1"]),
     "ours-arena2": ("ours", ["-e", "MALLOC_ARENA_MAX=2"]),
-    # + the cache prepare_cache() makes with the same NODE_OPTIONS, mounted over the image's
-    "ours-semispace": ("ours", [a for k, v in SEMI_SPACE_ENV.items() for a in ("-e", f"{k}={v}")]),
-    "ours-flush": (
-        "ours",
-        ["-v", "{tmp}/flush.cjs:/bench/flush.cjs:ro", "-e", "NODE_OPTIONS=--require=/bench/flush.cjs"],
-    ),
     "ours-idleplugins": ("ours", []),  # its own template: see Sides
     "ours-nofastpath": ("ours", ["-e", f"NODE_OPTIONS={NO_FASTPATH_OPTIONS}"]),
 }
-DEFAULT_SIDES = ["ours", "official", "ours-statecache", "ours-nofastpath"]
+DEFAULT_SIDES = ["ours", "official", "ours-nofastpath"]
 
 
 def idle_plugins_off(template: str) -> str:
@@ -134,8 +113,8 @@ def container_memory(user: QaUser, name: str) -> dict:
 class Sides:
     """How each side is started: the image, its volumes and the flags that give it the same config."""
 
-    def __init__(self, user: QaUser, ours: str, official: str, tmp: Path, baked: Path):
-        self.user, self.refs, self.tmp, self.baked = user, {"ours": ours, "official": official}, tmp, baked
+    def __init__(self, user: QaUser, ours: str, official: str, tmp: Path):
+        self.user, self.refs, self.tmp = user, {"ours": ours, "official": official}, tmp
         self.template = tmp / "openclaw.json5"
 
     def template_of(self, side: str) -> Path:
@@ -155,8 +134,6 @@ class Sides:
             self.user.mkdirs(vols.state, vols.logs)
             env = {"OPENCLAW_NIX_TEMPLATE": "/bench/openclaw.json5"}
             flags += ["-v", f"{self.template_of(side)}:/bench/openclaw.json5:ro"]
-            if side == "ours-semispace":  # the cache a build with these flags would bake (prepare_cache)
-                flags += ["-v", f"{self.baked}:{CONTRACT.compile_cache}:ro"]
         else:
             config_dir = vols.root / "config"
             self.user.mkdirs(vols.logs, config_dir, *(vols.state / d for d in ("home", ".openclaw", "workspace")))
@@ -199,36 +176,6 @@ def one_round(sides: Sides, side: str, index: int) -> dict:
         return figures
     finally:
         runner.remove(name)
-
-
-def prepare_cache(sides: Sides, dest: Path, env_extra: dict[str, str]) -> None:
-    """The compile cache an image build with `env_extra` in its env would bake (V8 flags change node's cache
-    tag): one start to live on our image as uid 0, as the build runs, NODE_COMPILE_CACHE on a host dir,
-    stopped cleanly. The lever side mounts it read-only over the image's; the entrypoint links it."""
-    user = sides.user
-    user.run(["podman", "unshare", "rm", "-rf", str(dest)], check=True)
-    user.mkdirs(dest)
-    port = free_port()
-    runner = Runner(user, sides.refs["ours"], Scenario("bench-vs-official", "bench"), identity=["--user", "0:0"])
-    vols = Volumes(user.home / "bench-volumes" / "vs-prepare-cache")
-    user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
-    user.mkdirs(vols.state, vols.logs)
-    name = "bench-vs-prepare-cache"
-    flags = ["-p", f"127.0.0.1:{port}:{CONTRACT.port}", "-v", f"{sides.template}:/bench/openclaw.json5:ro"]
-    flags += ["-v", f"{dest}:/bench-cache"]
-    env = {"OPENCLAW_NIX_TEMPLATE": "/bench/openclaw.json5", "NODE_COMPILE_CACHE": "/bench-cache", **env_extra}
-    try:
-        runner.start(name, volumes=vols, env=env, extra=flags)
-        poll(lambda: host_live(port), TIMEOUT_S, "prepare-cache /healthz", interval=0.1)
-        time.sleep(SETTLE_S)  # let the modules loaded lazily after live load too
-        runner.stop(name, grace=60)
-    finally:
-        runner.remove(name)
-    tags = [p.name for p in dest.iterdir() if p.name.endswith("-0")]
-    if not tags:  # (a child node process started without NODE_OPTIONS adds a second, plain one)
-        raise SystemExit(f"expected a uid-0 compile cache in {dest}, found {sorted(os.listdir(dest))}")
-    size = commands.run(["du", "-sm", dest], check=True).stdout.split()[0]
-    print(f"[vs-official] compile cache for {env_extra} made as uid 0: {tags[0]} ({size} MB)", flush=True)
 
 
 GOAL_FIGURES = {
@@ -275,14 +222,9 @@ def main() -> int:
         os.chmod(tmp, 0o755)
         (tmp / "openclaw.json5").write_text(template_text)
         (tmp / "ours-idleplugins.json5").write_text(idle_plugins_off(template_text))
-        shutil.copy(COMPILE_CACHE_FLUSH, tmp / "flush.cjs")
-        os.chmod(tmp / "flush.cjs", 0o644)
         (tmp / "openclaw.json").write_text(render(template_text, values))
         os.chmod(tmp / "openclaw.json", 0o644)
-        baked = user.home / "bench-volumes" / "vs-semispace-compile-cache"
-        sides = Sides(user, image.ref, baseline.ref, tmp, baked)
-        if "ours-semispace" in side_names:
-            prepare_cache(sides, baked, SEMI_SPACE_ENV)
+        sides = Sides(user, image.ref, baseline.ref, tmp)
         # untimed warm-up: the first keep-id run of a newly loaded image re-owns its layers (~10 s)
         for ref in {sides.refs[VARIANTS[s][0]] for s in side_names}:
             Runner(user, ref, Scenario("bench-vs-official", "bench")).run(["node", "--version"], timeout=300)

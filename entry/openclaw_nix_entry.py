@@ -15,10 +15,9 @@ Runs at every container start, as any uid, stdlib only. In order:
   5. register the baked plugins as OpenClaw's managed npm installs (its plugin trust gate), on a fresh
      state with the integrity of the baked packages; record this image's OpenClaw release on /state;
   6. give a uid that has no passwd entry one, through nss_wrapper;
-  7. link node's compile cache for this uid to the one baked into the image (best effort);
-  8. exec the command (default: the gateway), so signals reach it directly; the gateway alone gets the
+  7. exec the command (default: the gateway), so signals reach it directly; the gateway alone gets the
      switch of node's ES resolve fast path (image/esm-resolve-fastpath.cjs).
-`--check` does 1-7 and prints what it did instead of exec'ing.
+`--check` does 1-6 and prints what it did instead of exec'ing.
 """
 
 from __future__ import annotations
@@ -38,8 +37,6 @@ from pathlib import Path
 PROG = "openclaw-nix"
 # The same token grammar OpenClaw's config loader uses: `$${NAME}` is a literal, `${NAME}` expands.
 TOKEN = re.compile(r"\$(\$?)\{([A-Z_][A-Z0-9_]*)\}")
-# node's compile cache sub-directory: v<version>-<arch>-<V8 flags hash>-<uid>
-NODE_CACHE_TAG = re.compile(r"^(v[0-9.]+-[^-]+-[0-9a-f]+-)([0-9]+)$")
 EXPANDABLE = re.compile(r"\$(?=\{[A-Z_][A-Z0-9_]*\})")
 INCLUDE = re.compile(r"""["']?\$include["']?\s*:""")
 # JSON5 lexemes, to know where a placeholder stands: a string of either quote (a backslash escapes
@@ -566,34 +563,6 @@ def passwd_env(contract: dict, root: Path, env: dict[str, str]) -> dict[str, str
     }
 
 
-def link_compile_cache(contract: dict, root: Path, env: dict[str, str]) -> None:
-    """Make node find the compile cache baked into the image, whatever uid this is.
-
-    node reads and writes its cache in NODE_COMPILE_CACHE/v<node>-<arch>-<flags hash>-<uid>, so the one
-    made at build time (under the build's uid, read-only in the image) is never found by the uid the
-    container runs as. A link named for this uid makes node read the baked entries, and an entry it read
-    whole it does not write back at exit. Best effort: without the link node compiles as it would anyway.
-    """
-    target, baked = env.get("NODE_COMPILE_CACHE"), contract["image"]["compile_cache"]
-    shipped = root / baked.lstrip("/")
-    if not target or "NODE_DISABLE_COMPILE_CACHE" in env or not shipped.is_dir():
-        return
-    cache = root / target.lstrip("/")
-    try:
-        for entry in sorted(shipped.iterdir()):
-            match = NODE_CACHE_TAG.match(entry.name)
-            if not match:
-                continue
-            link, points_to = cache / f"{match.group(1)}{os.getuid()}", f"{baked}/{entry.name}"
-            if link.is_symlink() and os.readlink(link) != points_to:
-                link.unlink()  # a previous image's cache (a /tmp kept across restarts)
-            if not link.is_symlink() and not link.exists():  # a real directory node made stays
-                cache.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(points_to)
-    except OSError as err:
-        print(f"{PROG}: warning: node's compile cache not linked, modules compile at start ({err})", file=sys.stderr)
-
-
 def gateway_env(contract: dict, command: list[str]) -> dict[str, str]:
     """What only the gateway's own node gets: the switch of the ES resolve fast path (a NODE_OPTIONS preload
     that removes it from its env at once), never any other command's node (see contract esm_fastpath_env)."""
@@ -663,7 +632,6 @@ def main(argv: list[str]) -> int:
         root = Path(os.environ.get("OPENCLAW_NIX_ROOT", "/"))
         # first: the overlay check runs openclaw too, and it should see the same user as the gateway
         os.environ.update(passwd_env(contract, root, dict(os.environ)))
-        link_compile_cache(contract, root, dict(os.environ))
         config = seed(contract, template, root, dict(os.environ))
     except EntryError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

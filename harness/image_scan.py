@@ -50,41 +50,21 @@ def layers(archive: Path) -> Iterator[tuple[str, tarfile.TarFile]]:
                 yield (names[i] if i < len(names) else layer_path), inner
 
 
-def scan(
-    archive: Path, literals: list[str], allow: dict[str, str], copies: dict[str, str] | None = None
-) -> list[Finding]:
-    """Secret literals and key patterns in every regular file of every layer, minus allowed paths.
-
-    `copies` names files that hold copies of other files' strings (node's compile cache keeps the string
-    constants of the modules it compiled): a match there is allowed only when the very same bytes are in a
-    file of an allowed path, so a key-shaped string of its own still fails."""
+def scan(archive: Path, literals: list[str], allow: dict[str, str]) -> list[Finding]:
+    """Secret literals and key patterns in every regular file of every layer, minus allowed paths."""
     needles = {f"literal {lit[:6]}…": re.compile(re.escape(lit.encode())) for lit in literals}
     patterns = {**SECRET_PATTERNS, **needles}
-    copies = copies or {}
-    allowed_values: set[bytes] = set()
-    found: list[tuple[Finding, set[bytes]]] = []
+    found = []
     for layer_name, tar in layers(archive):
         for member in tar:
             if not member.isreg() or member.size > MAX_SCAN_BYTES:
                 continue
             data = tar.extractfile(member).read()  # type: ignore[union-attr]
-            allowed = any(fnmatch.fnmatch(member.name, glob) for glob in allow)
-            copied = any(fnmatch.fnmatch(member.name, glob) for glob in copies)
             for kind, pattern in patterns.items():
-                if allowed or copied:
-                    values = {m.group(0) for m in pattern.finditer(data)}
-                    if allowed:
-                        allowed_values |= values
-                    elif values:
-                        found.append((Finding(layer_name, member.name, kind, _excerpt(min(values))), values))
-                elif match := pattern.search(data):
-                    found.append((Finding(layer_name, member.name, kind, _excerpt(match.group(0))), set()))
-    # a copy's match is allowed when every value it holds is an allowed file's (whatever the layer order)
-    return [f for f, values in found if not (values and values <= allowed_values)]
-
-
-def _excerpt(value: bytes) -> str:
-    return value[:24].decode(errors="replace")
+                match = pattern.search(data)
+                if match and not any(fnmatch.fnmatch(member.name, glob) for glob in allow):
+                    found.append(Finding(layer_name, member.name, kind, match.group(0)[:24].decode(errors="replace")))
+    return found
 
 
 def sbom(archive: Path) -> list[dict]:

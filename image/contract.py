@@ -18,8 +18,6 @@ TEMPLATE_DIR = REPO / "template"
 ENTRY_PATH = REPO / "entry" / "openclaw_nix_entry.py"
 # The health probe both builders install beside the entrypoint, on PATH as [probe].command.
 PROBE_PATH = REPO / "entry" / "openclaw_nix_probe.py"
-# The config both builders start the gateway with to make the image's compile cache.
-COMPILE_CACHE_CONFIG = REPO / "image" / "compile-cache.json5"
 # Preloaded into node (env NODE_OPTIONS) to free its in-memory compile cache entries once modules are loaded.
 COMPILE_CACHE_FLUSH = REPO / "image" / "compile-cache-flush.cjs"
 # Preloaded into node (env NODE_OPTIONS): relative ES imports resolved without node re-parsing "exports".
@@ -86,10 +84,6 @@ class Contract:
     @property
     def plugins_dir(self) -> str:
         return self.raw["image"]["plugins_dir"]
-
-    @property
-    def compile_cache(self) -> str:
-        return self.raw["image"]["compile_cache"]
 
     @property
     def esm_fastpath_env(self) -> str:

@@ -9,8 +9,7 @@
 # `contents` holds only trees made here for the root, nothing else:
 #   app       ${app_dir}: entrypoint, health probe, contract, template (copies)
 #   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root (and
-#             beside it the package's npm integrity, a file), compile_cache -> node's compile cache
-#             made by starting the gateway once,
+#             beside it the package's npm integrity, a file),
 #             passwd.nss_wrapper -> nixpkgs' libnss_wrapper.so, SSL_CERT_FILE -> cacert's bundle
 #   binDirs   /bin and /usr/bin: one symlink per executable of every package on PATH
 #   fakeNss   /etc/passwd and /etc/group (root, nobody); /var/empty
@@ -39,7 +38,6 @@
   patches, # image/patches/*.toml: find/replace fixes of the pinned gateway (docs/patches.md)
   patchApplier, # image/patches/apply.py: the parity builder's applier, run here as a script
   packageFiles ? { }, # image/parity/sources.toml [prune.package_files]: { <npm package> = [ <path in it> ]; }
-  compileCacheConfig, # image/compile-cache.json5: the config the gateway starts with once, to make node's compile cache
   compileCacheFlush, # image/compile-cache-flush.cjs: node preload named by the contract's NODE_OPTIONS (app_dir)
   esmResolveFastpath, # image/esm-resolve-fastpath.cjs: node preload named by the contract's NODE_OPTIONS (app_dir)
   revision ? "unknown",
@@ -166,51 +164,6 @@ let
     chmod 0755 $out${appDir}/openclaw_nix_entry.py $out${appDir}/openclaw_nix_probe.py
   '';
 
-  # node's compile cache of the gateway's modules, made as the parity builder makes it
-  # (image/parity/compile_cache.py): the patched gateway started once in the build sandbox with the
-  # image's env (its V8 flags are part of node's cache tag; /state paths moved to $TMPDIR, app_dir to the
-  # app's store path), the shared
-  # build config and the plugin roots, on loopback, stopped with SIGTERM once ready; node writes the
-  # cache into $out as it exits. node keys entries by module path: the store paths here are the ones the
-  # image runs (node resolves the plugin links to them). The sandbox's uid names the one sub-directory;
-  # the entrypoint links the running uid's name to it. Linked at contract.image.compile_cache.
-  stateDir = contract.volumes.state.path;
-  imageEnv = builtins.concatStringsSep "\n" (
-    builtins.attrValues (
-      builtins.mapAttrs (
-        name: value: "export ${name}=\"${builtins.replaceStrings [ stateDir appDir ] [ "$TMPDIR/state" "${app}${appDir}" ] value}\""
-      ) contract.env
-    )
-  );
-  compileCache = pkgs.runCommand "openclaw-nix-compile-cache" { } ''
-    ${imageEnv}
-    export PATH=${gatewayPatched}/bin:${pkgs.coreutils}/bin:${pkgs.curl}/bin:${pkgs.gnugrep}/bin:${pkgs.gnused}/bin
-    export OPENCLAW_CONFIG_PATH=$TMPDIR/config/openclaw.json NODE_COMPILE_CACHE=$out
-    mkdir -p $TMPDIR/config $TMPDIR/run $TMPDIR/plugins $out
-    sed -e "s|\''${OPENCLAW_CACHE_BUILD_DIR}|$TMPDIR/run|g" -e "s|\''${OPENCLAW_CACHE_BUILD_PLUGINS}|$TMPDIR/plugins|g" \
-      ${compileCacheConfig} > $OPENCLAW_CONFIG_PATH
-    ${builtins.concatStringsSep "\n" (map (id: "ln -s ${pluginsInImage.${id}} $TMPDIR/plugins/${id}") contract.openclaw.plugins)}
-    openclaw gateway run --bind loopback --port ${toString (builtins.head image.ports)} > $TMPDIR/gateway.out 2>&1 &
-    gateway=$!
-    tries=0
-    until curl -fsS -o /dev/null http://127.0.0.1:${toString (builtins.head image.ports)}/healthz; do
-      kill -0 $gateway 2>/dev/null || { cat $TMPDIR/gateway.out >&2; exit 1; }
-      tries=$((tries + 1))
-      [ $tries -lt 1200 ] || { echo "the gateway was not live after 240 s" >&2; exit 1; }
-      sleep 0.2
-    done
-    tries=0
-    until grep -q '"gateway ready"' $TMPDIR/run/openclaw.log 2>/dev/null || [ $tries -ge 450 ]; do
-      tries=$((tries + 1))
-      sleep 0.2
-    done
-    sleep 3
-    kill -TERM $gateway
-    wait $gateway
-    [ "$(ls $out | wc -l)" = 1 ] || { echo "expected one node cache directory in $out:" >&2; ls $out >&2; exit 1; }
-    chmod -R a+rX $out
-  '';
-
   # Symlinks at the contract's paths. The plugin roots sit at the path the template loads them from
   # (the parity image uses the same path); nss_wrapper where the entrypoint preloads it for a uid
   # with no passwd entry; the CA bundle where SSL_CERT_FILE points.
@@ -223,7 +176,6 @@ let
     )
     // {
       ${contract.passwd.nss_wrapper} = "${pkgs.nss_wrapper}/lib/libnss_wrapper.so";
-      ${image.compile_cache} = "${compileCache}";
       ${contract.env.SSL_CERT_FILE} = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
     };
   # Beside each plugin root, the npm integrity of the package nix-openclaw fetched (its plugin lock's
@@ -333,7 +285,6 @@ pkgs.dockerTools.streamLayeredImage {
       }) contract.toolchain
     );
     rootLinks = links;
-    inherit compileCache;
     # For the offline check: the gateway and plugins the image uses, and the patch files they carry.
     gateway = gatewayPatched;
     plugins = pluginsInImage;

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from harness.podman import QaUser
-from image.contract import COMPILE_CACHE_CONFIG, CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
+from image.contract import CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.nix.lock import relock
 from image.parity import build as parity
 from image.parity.sources import SOURCES_PATH
@@ -122,13 +122,6 @@ def layer_inputs(target: parity.Target, name: str) -> str:
             PROBE_PATH,
             *NODE_PRELOADS,
             Contract.load(target.contract_path).template_path,
-        ],
-        # node's compile cache is made from the release's own node, openclaw and plugins layers
-        "cache": [
-            target.contract_path,
-            COMPILE_CACHE_CONFIG,
-            REPO / "image/parity/compile_cache.py",
-            *(target.layer_path(n).with_suffix(".json") for n in parity.CACHE_FROM),
         ],
     }[name]
     return _digest(*inputs, *BUILDER_CODE)

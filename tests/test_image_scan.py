@@ -39,24 +39,6 @@ def test_scan_finds_planted_key_and_literal_but_not_a_bare_header(tmp_path, cont
     assert scan(archive, ["planted-literal-123"], {"*/app/*": "test"}) == []
 
 
-def test_a_copy_may_hold_only_an_allowed_file_s_key(tmp_path, contract):
-    """node's compile cache copies a module's string constants: the allowed module's key is allowed there,
-    a key of the cache's own is still found."""
-    allowed_key, own_key = "AIza" + "A" * 35, "AIza" + "B" * 35
-    root = tmp_path / "root"
-    (root / "opt/lib/vendor").mkdir(parents=True)
-    (root / "opt/lib/vendor/constants.js").write_text(f'const KEY = "{allowed_key}";\n')
-    (root / "opt/cache").mkdir(parents=True)
-    (root / "opt/cache/1a2b").write_bytes(b"\x00\x10" + allowed_key.encode() + b"\x00")
-    (root / "opt/cache/3c4d").write_bytes(b"\x00\x10" + allowed_key.encode() + b"\x00" + own_key.encode())
-    layer = write_layer(tree_entries(root), tmp_path / "l.tar", 0)
-    archive = tmp_path / "img.tar"
-    write_docker_archive(archive, contract.image_ref, image_config(contract, [("app", layer)], {}, 0), [("app", layer)])
-    allow, copies = {"*/vendor/constants.js": "public constant"}, {"opt/cache/*": "compile cache"}
-    assert [(f.path, f.kind) for f in scan(archive, [], allow, copies)] == [("opt/cache/3c4d", "Google API key")]
-    assert {f.path for f in scan(archive, [], allow)} == {"opt/cache/1a2b", "opt/cache/3c4d"}
-
-
 def test_sbom_lists_debian_and_npm_packages(tmp_path, contract):
     (layer,) = sbom(make_archive(tmp_path, contract))
     assert layer["debian"] == ["jq=1.6-2.1"] and layer["npm"] == ["left-pad@1.3.0"]

@@ -27,7 +27,6 @@ FLAKE_FILES = [
     "nix",
     "image/contract.toml",
     "image/patches",
-    "image/compile-cache.json5",
     "image/compile-cache-flush.cjs",
     "image/esm-resolve-fastpath.cjs",
     "entry",
@@ -162,19 +161,6 @@ def test_missing_nss_wrapper_link_is_caught(tmp_path):
     )
     found = nix_check.problems(flake)
     assert any(p.startswith("/opt/openclaw-nix/lib/libnss_wrapper.so -> None") for p in found), found
-
-
-def test_missing_compile_cache_link_is_caught(tmp_path):
-    flake = broken_copy(tmp_path, "nix/image.nix", '${image.compile_cache} = "${compileCache}";', "")
-    found = nix_check.problems(flake)
-    assert any(p.startswith("/opt/openclaw/compile-cache -> ''") for p in found), found
-
-
-def test_compile_cache_made_without_the_image_env_is_caught(tmp_path):
-    """V8 flags in the image env change node's cache tag: a cache made without them is never read."""
-    flake = broken_copy(tmp_path, "nix/image.nix", "    ${imageEnv}\n", "")
-    found = nix_check.problems(flake)
-    assert any(p.startswith("the compile cache is made without the image's") for p in found), found
 
 
 def test_gateway_without_the_patches_is_caught(tmp_path):

@@ -84,7 +84,6 @@ def test_side_target_shares_only_release_independent_layers(tmp_path):
         "openclaw": "own",
         "plugins": "own",
         "tools": "shared",
-        "cache": "own",  # node's compile cache of the release's own openclaw and plugins
         "app": "own",
     }
     with pytest.raises(SystemExit, match="shared"):

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 from image.config_check import config_mismatches
-from image.contract import ENTRY_PATH, PROBE_PATH, Contract
+from image.contract import ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.nix import sources
 from image.nix.lock import NIX, nix_openclaw_node, root_inputs
 from image.patches import apply as patch
@@ -209,8 +209,6 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
         arg_names = nix_eval(flake_dir, ".streamArgs", "builtins.attrNames")
         passthru = nix_eval(flake_dir, ".passthru", "p: { inherit (p) contentNames onPathNames toolchain rootLinks; }")
         scripts = nix_eval(flake_dir, ".streamArgs.contents", 'cs: map (c: c.buildCommand or "") cs')
-        bake_attrs = "p: { script = p.compileCache.buildCommand; gateway = p.gateway.outPath; }"
-        bake = nix_eval(flake_dir, ".passthru", bake_attrs)
     except RuntimeError as err:
         return [str(err)]
     problems = []
@@ -242,18 +240,16 @@ def config_problems(flake_dir: Path, contract: Contract) -> list[str]:
         "-nss_wrapper-" in nss and nss.endswith("/lib/libnss_wrapper.so"),
         f"{contract.nss_wrapper} -> {links.get(contract.nss_wrapper)!r}, not nixpkgs' nss_wrapper library",
     )
-    cache = links.get(contract.compile_cache, "")
-    expect("-openclaw-nix-compile-cache" in cache, f"{contract.compile_cache} -> {cache!r}, not the compile cache")
-    # made by the patched gateway the image runs, with every variable of the image's env (V8 flags are
-    # part of node's cache tag), into $out
-    for needed in [f"{bake['gateway']}/bin", "openclaw gateway run", "NODE_COMPILE_CACHE=$out"]:
-        expect(needed in bake["script"], f"the compile cache build does not have {needed!r}")
-    missing_env = [name for name in contract.env if f"export {name}=" not in bake["script"]]
-    expect(not missing_env, f"the compile cache is made without the image's {missing_env}")
     for path, target in links.items():
         expect(f"ln -s {target} $out{path}" in script, f"no layer links {path} -> {target}")
     app = next((s for s in scripts if "openclaw_nix_entry.py" in s), "")
-    for needed in (ENTRY_PATH.name, PROBE_PATH.name, "contract.toml", contract.template_path.name):
+    for needed in (
+        ENTRY_PATH.name,
+        PROBE_PATH.name,
+        "contract.toml",
+        contract.template_path.name,
+        *(p.name for p in NODE_PRELOADS),
+    ):
         expect(needed in app, f"the app layer does not install {needed}")
     for command, file in ((contract.entrypoint[-1], ENTRY_PATH.name), (contract.probe["command"], PROBE_PATH.name)):
         expect(f"{contract.app_dir}/{file} $out/bin/{command}" in script, f"{command} is not on PATH")

@@ -8,10 +8,8 @@ rebuilds only the small `app` layer:
   plugins   matrix + whatsapp unpacked as shipped (bundled node_modules) into plugins_dir/<id>,
             each with its tarball's pinned integrity beside it (contract: plugin_integrity_suffix)
   tools     gemini-cli (npm) and uv (PyPI wheel binary)
-  cache     node's compile cache of the gateway's modules, made by starting it once from the node,
-            openclaw and plugins layers (image/parity/compile_cache.py)
-  app       entrypoint, health probe, compile cache preload, contract, template, the /config /state
-            /logs mount points
+  app       entrypoint, health probe, node preloads, contract, template, the /config /state /logs
+            mount points
 Each layer is a deterministic tar in build/parity-layers; `archive` assembles the docker-archive.
 
 A `Target` says what is built where: the working pin (the contract and sources.toml of the repo,
@@ -34,7 +32,7 @@ from pathlib import Path
 from image.archive import image_config, write_docker_archive
 from image.contract import CONTRACT_PATH, ENTRY_PATH, NODE_PRELOADS, PROBE_PATH, Contract
 from image.layers import Layer, tar_entries, tree_entries, write_layer
-from image.parity import compile_cache, debian
+from image.parity import debian
 from image.parity.downloads import npm_tarball, pypi_wheel, unpack_npm
 from image.parity.npm import (
     node_toolchain,
@@ -54,9 +52,7 @@ from plumbing import commands
 from plumbing.files import read_json, write_json
 
 BUILDER = "parity"
-LAYERS = ("base", "node", "openclaw", "plugins", "tools", "cache", "app")
-# The layers the gateway runs from when the compile cache is made (their digests are its inputs).
-CACHE_FROM = ("node", "openclaw", "plugins")
+LAYERS = ("base", "node", "openclaw", "plugins", "tools", "app")
 # The layers whose inputs hold no OpenClaw or plugin pin: every release's image shares the working build's.
 RELEASE_INDEPENDENT = ("base", "node", "tools")
 
@@ -165,14 +161,6 @@ def stage_tools(target: Target, sources: Sources, out: Path, epoch: int) -> tupl
     return write_layer(tree_entries(root), out, epoch), {}
 
 
-def stage_cache(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
-    root = fresh(target.work / "stage-cache")
-    scratch = fresh(target.work / "cache-build")
-    compile_cache.bake([target.layer_path(name) for name in CACHE_FROM], root, scratch, target.contract())
-    shutil.rmtree(scratch)
-    return write_layer(tree_entries(root), out, epoch), {}
-
-
 def stage_app(target: Target, sources: Sources, out: Path, epoch: int) -> tuple[Layer, dict]:
     contract = target.contract()
     root = fresh(target.work / "stage-app")
@@ -200,7 +188,6 @@ STAGES: dict[str, Callable[[Target, Sources, Path, int], tuple[Layer, dict]]] = 
     "openclaw": stage_openclaw,
     "plugins": stage_plugins,
     "tools": stage_tools,
-    "cache": stage_cache,
     "app": stage_app,
 }
 
