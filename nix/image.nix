@@ -7,7 +7,7 @@
 # package put into `contents` spreads its top-level dirs over the root: a plugin root would put
 # package.json, dist/ and node_modules/ at /, where node resolves modules for every process. So
 # `contents` holds only trees made here for the root, nothing else:
-#   app       ${app_dir}: entrypoint, health probe, contract, template (copies)
+#   app       ${app_dir}: entrypoint, health probe, contract, template, node preloads (copies)
 #   rootLinks symlinks at the paths the contract names: plugins_dir/<id> -> each plugin root (and
 #             beside it the package's npm integrity, a file),
 #             passwd.nss_wrapper -> nixpkgs' libnss_wrapper.so, SSL_CERT_FILE -> cacert's bundle
