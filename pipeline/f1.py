@@ -29,7 +29,9 @@ KEEP_IN_EVIDENCE = {  # not F1 output: kept
     "bench",
     "fresh-machine",
     "kubenix",
+    "releases",
     "stop-race-before",
+    "stop-race-final",
     "template-variants-before",
 }
 # The README's screenshot: the Control UI scenario's chat step, taken by this F1 run.
