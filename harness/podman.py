@@ -74,6 +74,13 @@ class QaUser:
         """Directories owned by the QA user (created as that user: no chown needed)."""
         self.run(["mkdir", "-p", *map(str, paths)], check=True)
 
+    def write_file(self, path: Path, data: str | bytes) -> Path:
+        """A file written here (as root) that the QA user owns and its containers can read (mode 0644)."""
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        os.chown(path, self.uid, self.gid)
+        path.chmod(0o644)
+        return path
+
 
 def keep_id_flags(user: QaUser) -> list[str]:
     """The run flags the README prescribes: keep-id user namespace, the caller's uid:gid."""

@@ -31,7 +31,6 @@ the UI and in evidence) through the operator overlay qa/overlays/20-scripted-mod
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import time
@@ -79,10 +78,7 @@ def overlay_dir(qa_user, volumes, origins: list[str], with_model: bool) -> str:
     if with_model:
         files[MODEL_OVERLAY.name] = MODEL_OVERLAY.read_text()
     for name, text in files.items():
-        path = target / name
-        path.write_text(text)
-        os.chown(path, qa_user.uid, qa_user.gid)
-        path.chmod(0o644)
+        qa_user.write_file(target / name, text)
     return str(target)
 
 

@@ -6,7 +6,6 @@ live with the matrix and whatsapp plugins loaded and stop cleanly. Any other nod
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -29,20 +28,12 @@ SETTLE_S = 10  # modules the gateway loads lazily after live (provider pre-warm)
 RECORD = "resolve"
 
 
-def readable(path, text: str, owner_of) -> None:
-    """A file the QA user's containers can read (written by root next to its volumes)."""
-    path.write_text(text)
-    path.chmod(0o644)
-    shutil.chown(path, owner_of.owner(), owner_of.group())
-
-
 def started(runner, qa_user, scenario, root, tag: str, node_options: str) -> tuple[dict, str]:
     """One gateway start to live and stop; its resolve record and its log."""
     vols = Volumes(root / tag)
     qa_user.run(["podman", "unshare", "rm", "-rf", str(vols.root)], check=True)
     qa_user.mkdirs(vols.state, vols.logs)
-    recorder = vols.root / "recorder.cjs"
-    readable(recorder, RECORDER, vols.state)
+    recorder = qa_user.write_file(vols.root / "recorder.cjs", RECORDER)
     env = {"NODE_OPTIONS": f"{node_options} --require=/qa/recorder.cjs", "RESOLVE_RECORD": f"/logs/{RECORD}"}
     name = f"qa-fastpath-{tag}"
     extra = ["--network=none", "-v", f"{recorder}:/qa/recorder.cjs:ro"]
@@ -80,16 +71,15 @@ def test_gateway_resolves_the_same_with_and_without_the_fastpath(runner, qa_user
     assert with_fp["fastpath"] >= len(common) // 2, "the fast path answered few of the gateway's imports"
 
 
-def test_a_node_program_with_its_own_async_loader(runner, volumes, contract, scenario):
+def test_a_node_program_with_its_own_async_loader(runner, qa_user, volumes, contract, scenario):
     """node 22 passes over a program's async loader for every import a sync resolve hook answers: a program
     run in the image with the image's NODE_OPTIONS (the agent's, with module.register as tsx or esmock use)
     gets its loader's answer, as shipped (the switch is the gateway's alone) and with the switch forced on
     (the hook steps aside at register())."""
     program = volumes.root / "loader-program"
-    program.mkdir()
-    shutil.chown(program, volumes.state.owner(), volumes.state.group())
+    qa_user.mkdirs(program)
     for name, text in ASYNC_LOADER_PROGRAM.items():
-        readable(program / name, text, volumes.state)
+        qa_user.write_file(program / name, text)
     script = f"cd /qa && node {' '.join(ASYNC_LOADER_ARGV)}"
     mount = ["--network=none", "-v", f"{program}:/qa:ro"]
     switch = contract.esm_fastpath_env

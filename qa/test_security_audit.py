@@ -23,7 +23,6 @@ proves the probe really authenticated: the same audit with a wrong `--token` mus
 from __future__ import annotations
 
 import json
-import os
 import secrets
 
 import pytest
@@ -79,10 +78,7 @@ def overlay_flags(volumes, qa_user, files: dict[str, str]) -> list[str]:
     target = volumes.root / "overlay"
     qa_user.mkdirs(target)
     for name, text in files.items():
-        path = target / name
-        path.write_text(text)
-        os.chown(path, qa_user.uid, qa_user.gid)
-        path.chmod(0o644)
+        qa_user.write_file(target / name, text)
     return ["-v", f"{target}:{OVERLAY}:ro"]
 
 

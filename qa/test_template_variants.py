@@ -16,8 +16,6 @@ start covers.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from harness.config_checks import config_reseeded, offline_start_plugins_loaded, substitution_allowlist
@@ -34,10 +32,7 @@ def template(request, qa_user, contract) -> Template:
     data = variant(request.param, contract.template_path.read_text(encoding="utf-8"))
     folder = qa_user.home / "qa-volumes" / "template-variants"
     qa_user.mkdirs(folder)
-    path = folder / f"{request.param}.json5"
-    path.write_bytes(data)
-    os.chown(path, qa_user.uid, qa_user.gid)
-    path.chmod(0o644)
+    path = qa_user.write_file(folder / f"{request.param}.json5", data)
     in_image = f"{contract.app_dir}/{contract.template_path.name}"
     return Template(request.param, data, ["-v", f"{path}:{in_image}:ro"])
 
